@@ -1,0 +1,1 @@
+"""Everything that measures and searches: engines, the pinned pool, the Optuna sweep."""

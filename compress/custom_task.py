@@ -1,0 +1,99 @@
+"""Custom tasks from a CSV/TSV/JSONL file and a small spec, without code changes.
+
+The spec is a frozen dataclass with a JSON round trip, built either from a JSON file
+(``--task-spec spec.json``) or from command-line options; both end in the same object.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from compress.errors import UserInputError
+from compress.readers import Record, read_table
+from compress.tasks import SPLITS, Example, TaskData, TaskSpec, register, rows_from_records
+from compress.metrics import ROW_METRICS
+
+
+@dataclass(frozen=True)
+class CustomTaskSpec:
+    name: str
+    text_columns: tuple[str, ...]
+    label_column: str
+    files: dict[str, str] = field(default_factory=dict)  # split -> path
+    label_names: tuple[str, ...] = ()  # inferred from the train file when empty
+    metrics: tuple[str, ...] = ("accuracy",)
+    max_length: int = 128
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.text_columns) <= 2:
+            raise UserInputError(f"custom task {self.name}: text_columns takes one or two column names")
+        unknown = [m for m in self.metrics if m not in ROW_METRICS]
+        if unknown:
+            raise UserInputError(f"custom task {self.name}: unknown metric {unknown[0]!r}; known: {', '.join(ROW_METRICS)}")
+        bad = [s for s in self.files if s not in SPLITS]
+        if bad:
+            raise UserInputError(f"custom task {self.name}: unknown split {bad[0]!r}; use {', '.join(SPLITS)}")
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = "task spec") -> "CustomTaskSpec":
+        known = set(cls.__dataclass_fields__)
+        extra = sorted(set(d) - known)
+        if extra:
+            raise UserInputError(f"{where}: unknown field {extra[0]!r}; fields: {', '.join(sorted(known))}")
+        for req in ("name", "text_columns", "label_column"):
+            if req not in d:
+                raise UserInputError(f"{where}: missing field {req!r}")
+        d = dict(d)
+        for key in ("text_columns", "label_names", "metrics"):
+            if key in d:
+                d[key] = tuple([d[key]] if isinstance(d[key], str) else d[key])
+        return cls(**d)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "CustomTaskSpec":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise UserInputError(f"--task-spec {path}: no such file") from None
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+        spec = cls.from_dict(d, str(path))
+        # relative data paths are relative to the spec file
+        files = {s: str((path.parent / p)) if not Path(p).is_absolute() else p for s, p in spec.files.items()}
+        return cls(**{**asdict(spec), "files": files, "text_columns": spec.text_columns,
+                      "label_names": spec.label_names, "metrics": spec.metrics})
+
+
+def load_custom(spec: CustomTaskSpec) -> TaskData:
+    if not spec.files:
+        raise UserInputError(f"custom task {spec.name}: no data files given")
+    raw = {split: read_table(Path(p)) for split, p in spec.files.items()}
+    labels = spec.label_names or _infer_labels(raw.get("train") or next(iter(raw.values())), spec.label_column)
+    cols = spec.text_columns
+
+    def builder(required: bool):
+        def build(rec: Record, ts: TaskSpec) -> list[Example]:
+            value = rec.get(spec.label_column) if required else rec.opt(spec.label_column)
+            label = None if value in (None, "") else ts.label_index(value, rec)
+            text_b = str(rec.get(cols[1])) if len(cols) > 1 else None
+            return [Example(str(rec.get(cols[0])), text_b, label)]
+
+        return build
+
+    ts = register(TaskSpec(spec.name, "custom", spec.name, tuple(labels), spec.metrics, builder(True),
+                           dict(spec.files), "custom", max_length=spec.max_length))
+    splits = {s: rows_from_records(replace(ts, build=builder(s != "test")), recs) for s, recs in raw.items()}
+    return TaskData(ts, splits, ", ".join(spec.files.values()))
+
+
+def _infer_labels(records: list[Record], column: str) -> tuple[str, ...]:
+    values = sorted({str(r.get(column)).strip() for r in records if r.opt(column) not in (None, "")})
+    if not values:
+        raise UserInputError(f"custom task: no labels found in column {column!r}")
+    return tuple(values)

@@ -1,0 +1,1 @@
+"""Reads stored results only and writes pictures, tables and the HTML report."""
