@@ -1,0 +1,144 @@
+"""Recipe: what model to build, as one frozen, JSON round-tripping value.
+
+A recipe names every choice that changes the weights (teacher fine-tune, student depth and
+route, knowledge distillation, structured pruning, activation). Its content hash is stable
+across processes, so caches and studies can key on it instead of on trial numbers.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+from compress.errors import UserInputError
+from compress.models import PACKAGED
+
+Route = Literal["subset", "greedy"]
+Activation = Literal["gelu", "relu"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    task: str
+    # teacher: a model source fine-tuned on the task (epochs 0 = use it as it is)
+    teacher: str = PACKAGED
+    teacher_epochs: float = 3.0
+    teacher_lr: float = 5e-5
+    teacher_batch_size: int = 32
+    max_train_examples: int | None = None  # fine-tune/distil on a seeded subset (quick sweeps)
+    seed: int = 0
+    max_length: int | None = None  # None = the task's own
+    # student: None = the teacher itself
+    student_layers: int | None = None
+    route: Route = "subset"  # subset of teacher layers | greedy layer pruning
+    student_init: str | None = None  # a model of the teacher's family to start the student from
+    layerdrop_steps: int = 100  # greedy route: short fine-tune per candidate (Peer et al. 2021)
+    # knowledge distillation (TinyBERT-style, task specific)
+    kd_temperature: float = 1.0
+    kd_alpha: float = 1.0  # weight of the soft loss; 1 - alpha goes to hard-label CE
+    kd_hidden_weight: float = 0.0
+    kd_attention_weight: float = 0.0
+    kd_epochs: float = 3.0
+    kd_lr: float = 1e-4
+    kd_batch_size: int = 32
+    # structured pruning (FastFormers section 3): kept per layer, equal in every layer
+    heads_kept: int | None = None
+    ffn_kept: int | None = None
+    redistill: bool = True
+    redistill_epochs: float = 3.0
+    activation: Activation = "gelu"
+
+    # ------------------------------------------------------------ JSON
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+        if not isinstance(data, dict):
+            raise UserInputError(f"recipe: expected a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UserInputError(f"recipe: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        if "task" not in data:
+            raise UserInputError("recipe: field 'task' is required")
+        recipe = cls(**data)
+        recipe.check()
+        return recipe
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Recipe":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UserInputError(f"recipe: not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    def key(self) -> str:
+        """Content hash: equal recipes give equal keys in any process."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    # ------------------------------------------------------------ validation
+
+    @property
+    def has_student(self) -> bool:
+        return self.student_layers is not None or self.student_init is not None or self.activation != "gelu"
+
+    @property
+    def prunes(self) -> bool:
+        return self.heads_kept is not None or self.ffn_kept is not None
+
+    def check(self) -> None:
+        """Checks that need no model: value ranges and choices."""
+        if self.route not in ("subset", "greedy"):
+            raise UserInputError(f"recipe: route must be 'subset' or 'greedy', not {self.route!r}")
+        if self.activation not in ("gelu", "relu"):
+            raise UserInputError(f"recipe: activation must be 'gelu' or 'relu', not {self.activation!r}")
+        for name in ("teacher_epochs", "kd_epochs", "redistill_epochs", "kd_alpha", "kd_hidden_weight",
+                     "kd_attention_weight", "layerdrop_steps"):
+            if getattr(self, name) < 0:
+                raise UserInputError(f"recipe: {name} must not be negative")
+        for name in ("teacher_lr", "kd_lr", "kd_temperature", "teacher_batch_size", "kd_batch_size"):
+            if not getattr(self, name) > 0:
+                raise UserInputError(f"recipe: {name} must be positive")
+        if self.kd_alpha > 1:
+            raise UserInputError("recipe: kd_alpha must be within [0, 1]")
+        for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
+        if self.route == "greedy" and self.student_init is not None:
+            raise UserInputError("recipe: route 'greedy' prunes the teacher's layers; it takes no student_init")
+
+    def validate(self, teacher_config, student_config=None) -> None:
+        """Refuse a recipe that cannot be built on this teacher, before any training."""
+        self.check()
+        c = teacher_config
+        if student_config is not None and student_config.model_type != c.model_type:
+            raise UserInputError(
+                f"recipe: student_init is a {student_config.model_type} model but the teacher is {c.model_type}")
+        base = student_config or c
+        if self.student_layers is not None and self.student_layers > c.num_hidden_layers:
+            raise UserInputError(
+                f"recipe: student_layers={self.student_layers} is deeper than the teacher ({c.num_hidden_layers} layers)")
+        if student_config is not None and self.student_layers is not None and self.student_layers > base.num_hidden_layers:
+            raise UserInputError(
+                f"recipe: student_layers={self.student_layers} but student_init has {base.num_hidden_layers} layers")
+        if self.heads_kept is not None and self.heads_kept > base.num_attention_heads:
+            raise UserInputError(
+                f"recipe: heads_kept={self.heads_kept} but the model has {base.num_attention_heads} heads per layer")
+        if self.ffn_kept is not None and self.ffn_kept > base.intermediate_size:
+            raise UserInputError(
+                f"recipe: ffn_kept={self.ffn_kept} exceeds the FFN intermediate size {base.intermediate_size}")
+        if self.prunes and any(getattr(base, "pruned_heads", {}) or {}):
+            raise UserInputError("recipe: the model is already head-pruned; prune an unpruned model")
+        if (self.kd_hidden_weight or self.kd_attention_weight) and student_config is not None:
+            if student_config.hidden_size != c.hidden_size:
+                raise UserInputError(
+                    f"recipe: hidden/attention KD needs equal hidden sizes (student {student_config.hidden_size}, "
+                    f"teacher {c.hidden_size})")
