@@ -279,32 +279,42 @@ def discover(data_dir: str | Path) -> list[TaskData]:
     return [load_task(spec, data_dir) for spec in TASKS.values() if task_dir(spec, data_dir) is not None]
 
 
+def split_rows(rows: Sequence[Example], fraction: float, seed: int) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
+    """Deterministic seeded split; grouped rows (MultiRC questions, COPA records) stay together."""
+    key_of = [ex.group if ex.group is not None else i for i, ex in enumerate(rows)]
+    keys = list(dict.fromkeys(key_of))
+    order = np.random.default_rng(seed).permutation(len(keys))
+    first = {keys[i] for i in order[: int(round(fraction * len(keys)))]}
+    a = tuple(ex for ex, k in zip(rows, key_of) if k in first)
+    b = tuple(ex for ex, k in zip(rows, key_of) if k not in first)
+    return a, b
+
+
 def ensure_train_split(data: TaskData, fraction: float = 0.8, seed: int = 0, source: str = "dev") -> TaskData:
     """Carve a deterministic train part out of a labelled split when a task has no train split.
 
-    Grouped rows (MultiRC questions, COPA records) stay together. The carve-out is stated
-    in ``notes`` so that every output that uses it says so.
+    The carve-out is stated in ``notes`` so that every output that uses it says so.
     """
     if data.labelled("train") > 0:
         return data
     rows = data.splits.get(source, ())
     if not any(ex.label is not None for ex in rows):
         raise UserInputError(f"task {data.spec.name}: no labelled split to carve a train part from")
-    keys = list(dict.fromkeys(ex.group if ex.group is not None else i for i, ex in enumerate(rows)))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(keys))
-    n_train = int(round(fraction * len(keys)))
-    train_keys = {keys[i] for i in order[:n_train]}
-    key_of = [ex.group if ex.group is not None else i for i, ex in enumerate(rows)]
-    train = tuple(ex for ex, k in zip(rows, key_of) if k in train_keys)
-    rest = tuple(ex for ex, k in zip(rows, key_of) if k not in train_keys)
+    train, rest = split_rows(rows, fraction, seed)
     note = (
         f"{data.spec.name}: no train split in {data.source}; train = {len(train)} rows carved from "
         f"{source} (fraction {fraction}, seed {seed}); dev = the remaining {len(rest)} rows"
     )
     log.warning(note)
-    splits = dict(data.splits, train=train, dev=rest)
-    return replace(data, splits=splits, notes=data.notes + (note,))
+    return replace(data, splits=dict(data.splits, train=train, dev=rest), notes=data.notes + (note,))
+
+
+def hold_out(data: TaskData, fraction: float = 0.5, seed: int = 0) -> TaskData:
+    """Split dev into the part a search may look at and a ``holdout`` part it never sees."""
+    search, held = split_rows(data.splits["dev"], 1.0 - fraction, seed)
+    note = (f"{data.spec.name}: dev split into {len(search)} rows for the search and {len(held)} "
+            f"held-out rows (fraction {fraction}, seed {seed})")
+    return replace(data, splits=dict(data.splits, dev=search, holdout=held), notes=data.notes + (note,))
 
 
 # ---------------------------------------------------------------- scoring

@@ -50,3 +50,21 @@ def load_task_source(args: argparse.Namespace, task: str | None):
     if task is None:
         raise UserInputError("--task is required")
     return load_task(task, getattr(args, "data_dir", None))
+
+
+def load_data(task: str, data_dir: str | None, seed: int = 0, holdout_fraction: float = 0.5):
+    """Task data ready for a search: a train split (carved if need be) and a held-out dev part.
+
+    ``task`` is a registered task name or the path of a custom task spec (.json).
+    """
+    from compress.custom_task import CustomTaskSpec, load_custom
+    from compress.tasks import ensure_train_split, hold_out, load_task
+
+    if task.endswith(".json"):
+        data = load_custom(CustomTaskSpec.from_file(task))
+    else:
+        data = load_task(task, data_dir)
+    if not data.labelled("dev") and not data.labelled("train"):
+        raise UserInputError(f"task {task}: no labelled split")
+    data = ensure_train_split(data, seed=seed)
+    return hold_out(data, holdout_fraction, seed)

@@ -1,0 +1,25 @@
+"""``run_sweep.py deploy``: pick the deployment config measured on this hardware."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("deploy", help="pick, from sweep results, the config measured on this hardware")
+    p.add_argument("--results", nargs="+", required=True, help="run directories or deployment config files")
+    p.add_argument("--task", required=True)
+    p.add_argument("--out", default=None, help="write the chosen config here (default: print it)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from autotune.deploy import find_configs, pick
+    from autotune.hardware import detect
+
+    chosen = pick(find_configs([Path(p) for p in args.results]), args.task, detect().hash)
+    if args.out:
+        Path(args.out).write_text(chosen.to_json())
+    else:
+        print(chosen.to_json())
+    return 0

@@ -1,0 +1,103 @@
+"""``run_sweep.py sweep``: the Optuna search under an accuracy floor, resumable."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in text.split(",") if x.strip())
+
+
+def _strs(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="search compression × runtime for the fastest model above an accuracy floor")
+    p.add_argument("--task", default="sst2", help="task name, or a custom task spec (.json)")
+    p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (default: the Hugging Face hub)")
+    p.add_argument("--run-dir", default=None, help="where the study, configs and reports go (default runs/<task>-<preset>)")
+    p.add_argument("--cache-dir", default=None, help="model/artifact cache shared by runs (default <run-dir>/../cache)")
+    p.add_argument("--preset", default="quick", help="quick (minutes) or overnight (hours)")
+    p.add_argument("--n-trials", type=int, default=None, help="trial budget (default: the preset's)")
+    p.add_argument("--timeout", type=float, default=None, help="seconds for this invocation (default: the preset's)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite under --run-dir); "
+                   "postgresql://... lets several machines share one study")
+    p.add_argument("--study-name", default=None)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--floor", type=float, default=None, help="absolute accuracy floor, e.g. 0.88")
+    g.add_argument("--floor-below-teacher", type=float, default=1.0, help="floor = teacher − this many points (default 1.0)")
+    p.add_argument("--objective", choices=("multi", "throughput"), default="multi",
+                   help="multi: (accuracy, throughput) Pareto front; throughput: single objective under the floor")
+    p.add_argument("--p99-limit-ms", type=float, default=None, help="p99 latency limit at the trial's batch size")
+    p.add_argument("--teacher", default=None, help="teacher model (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--recipe-json", default=None, help="JSON file of Recipe field overrides")
+    p.add_argument("--space-json", default=None, help="JSON file of a SearchSpace (replaces the preset's)")
+    p.add_argument("--student-layers", type=_ints, default=None, help="e.g. 6,3,2")
+    p.add_argument("--heads", type=_ints, default=None, help="heads kept per layer, e.g. 12,6")
+    p.add_argument("--ffn", type=_ints, default=None, help="FFN neurons kept per layer, e.g. 1536,768")
+    p.add_argument("--engines", type=_strs, default=None, help="e.g. ort-int8,ort-fp32")
+    p.add_argument("--batch-sizes", type=_ints, default=None, help="e.g. 1,8")
+    p.add_argument("--layouts", type=_strs, default=None, help="instances x threads, e.g. 1x2,2x1")
+    p.add_argument("--oversubscribe", action="store_true", help="allow instances × threads beyond physical cores")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--heartbeat", type=int, default=30, help="seconds between trial heartbeats")
+    p.add_argument("--eval-limit", type=int, default=None, help="time and score only the first N search rows")
+    p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.set_defaults(func=run)
+
+
+def config_from_args(args: argparse.Namespace):
+    from dataclasses import replace
+
+    from autotune.floor import AccuracyFloor
+    from autotune.presets import get_preset
+    from autotune.space import SearchSpace
+    from autotune.sweep import SweepConfig
+    from compress.errors import UserInputError
+
+    preset = get_preset(args.preset)
+    space = preset.space
+    if args.space_json:
+        space = SearchSpace.from_dict(_read_json(args.space_json, "--space-json"))
+    overrides = {k: v for k, v in dict(
+        student_layers=args.student_layers, heads_kept=args.heads, ffn_kept=args.ffn, engines=args.engines,
+        batch_sizes=args.batch_sizes,
+    ).items() if v is not None}
+    if args.layouts is not None:
+        try:
+            overrides["layouts"] = tuple(tuple(int(v) for v in x.lower().split("x")) for x in args.layouts)
+        except ValueError:
+            raise UserInputError(f"--layouts {','.join(args.layouts)}: use INSTANCESxTHREADS, e.g. 2x1") from None
+    space = replace(space, **overrides)
+    recipe = _read_json(args.recipe_json, "--recipe-json") if args.recipe_json else {}
+    if args.teacher:
+        recipe["teacher"] = args.teacher
+    run_dir = args.run_dir or str(Path("runs") / f"{Path(args.task).stem}-{args.preset}")
+    floor = AccuracyFloor(absolute=args.floor, below_teacher=None if args.floor is not None else args.floor_below_teacher)
+    return SweepConfig(task=args.task, run_dir=run_dir, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                       preset=args.preset, n_trials=args.n_trials, timeout_s=args.timeout, storage=args.storage,
+                       study_name=args.study_name, floor=floor, objective=args.objective,
+                       p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
+                       heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit)
+
+
+def _read_json(path: str, option: str) -> dict:
+    from compress.errors import UserInputError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"{option} {path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from autotune.sweep import Sweep
+
+    result = Sweep(config_from_args(args)).run()
+    print(json.dumps(result, indent=2, default=str))
+    return 0 if result.get("best") else 1

@@ -1,0 +1,73 @@
+"""Budget presets: the search space, the training budget and the trial budget together.
+
+``quick`` is sized to finish in well under 20 minutes on a 2-core machine with a cold
+cache (a teacher fine-tuned on a subset, a handful of students); ``overnight`` is the
+real search.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from autotune.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    n_trials: int
+    timeout_s: float
+    space: SearchSpace
+    recipe: dict[str, Any] = field(default_factory=dict)  # overrides of the Recipe defaults
+    measure_repeats: int = 3
+    eval_limit: int | None = None  # rows of the search split used for timing/accuracy
+    build_seconds_per_model: float = 60.0  # for the printed cost estimate
+
+    def estimate_s(self) -> float:
+        models, _ = self.space.size()
+        return min(self.n_trials, models) * self.build_seconds_per_model + self.n_trials * 25.0
+
+
+PRESETS: dict[str, Preset] = {
+    "quick": Preset(
+        name="quick",
+        n_trials=10,
+        timeout_s=14 * 60,
+        space=SearchSpace(
+            student_layers=(6, 3, 2),
+            heads_kept=(12, 6),
+            ffn_kept=(1536, 768),
+            routes=("subset",),
+            engines=("ort-int8", "ort-fp32"),
+            batch_sizes=(1, 8),
+        ),
+        recipe=dict(teacher_epochs=1.0, max_train_examples=6000, kd_epochs=1.0, redistill_epochs=1.0),
+        measure_repeats=2,
+        eval_limit=None,
+        build_seconds_per_model=70.0,
+    ),
+    "overnight": Preset(
+        name="overnight",
+        n_trials=150,
+        timeout_s=10 * 3600,
+        space=SearchSpace(
+            student_layers=(6, 5, 4, 3, 2, 1),
+            heads_kept=(12, 9, 6, 4, 3),
+            ffn_kept=(1536, 1152, 768, 512, 384),
+            routes=("subset", "greedy"),
+            engines=("ort-int8", "ort-fp32", "torch-int8", "torch-fp32"),
+            batch_sizes=(1, 4, 8, 16, 32, 64),
+        ),
+        recipe=dict(teacher_epochs=3.0, kd_epochs=3.0, redistill_epochs=2.0),
+        measure_repeats=3,
+        build_seconds_per_model=1500.0,
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    from compress.errors import UserInputError
+
+    if name not in PRESETS:
+        raise UserInputError(f"--preset {name!r}: unknown; known presets: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,121 @@
+"""The search space: what a trial may choose, and how a choice becomes (Recipe, Runtime).
+
+Compression choices and runtime choices are kept apart so that trials that differ only
+in runtime settings map to the same recipe key and never rebuild a model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from compress.errors import UserInputError
+
+ENGINES_CPU = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    student_layers: tuple[int, ...]  # the teacher's depth means "no distillation"
+    heads_kept: tuple[int, ...]  # the full head count means "no head pruning"
+    ffn_kept: tuple[int, ...]  # the full FFN size means "no FFN pruning"
+    routes: tuple[str, ...] = ("subset",)
+    engines: tuple[str, ...] = ("ort-int8",)
+    batch_sizes: tuple[int, ...] = (1,)
+    layouts: tuple[tuple[int, int], ...] = ()  # (instances, threads); empty = every factorisation
+    padding: str = "dynamic"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SearchSpace":
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise UserInputError(f"search space: unknown field {unknown[0]!r}; fields: {', '.join(sorted(known))}")
+        tup = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) for k, v in d.items() if isinstance(v, list)}
+        return cls(**{**d, **tup})
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def with_layouts(self, physical_cores: int) -> "SearchSpace":
+        """Fill in every instances × threads factorisation the physical cores allow."""
+        if self.layouts:
+            return self
+        return replace(self, layouts=factorisations(physical_cores))
+
+    def validate(self, teacher_layers: int, teacher_heads: int, teacher_ffn: int, physical_cores: int,
+                 oversubscribe: bool = False) -> None:
+        """Refuse an empty or impossible space with one line, before any work starts."""
+        for name in ("student_layers", "heads_kept", "ffn_kept", "routes", "engines", "batch_sizes", "layouts"):
+            if not getattr(self, name):
+                raise UserInputError(f"search space: {name} is empty; nothing to search")
+        checks = [
+            ("student_layers", self.student_layers, 1, teacher_layers),
+            ("heads_kept", self.heads_kept, 1, teacher_heads),
+            ("ffn_kept", self.ffn_kept, 1, teacher_ffn),
+            ("batch_sizes", self.batch_sizes, 1, 1 << 16),
+        ]
+        for name, values, lo, hi in checks:
+            bad = [v for v in values if not lo <= v <= hi]
+            if bad:
+                raise UserInputError(f"search space: {name} value {bad[0]} is outside {lo}..{hi} for this teacher")
+        bad_routes = [r for r in self.routes if r not in ("subset", "greedy")]
+        if bad_routes:
+            raise UserInputError(f"search space: unknown route {bad_routes[0]!r}; use subset or greedy")
+        bad_engines = [e for e in self.engines if e not in ENGINES_CPU + ("ort-cuda-fp16",)]
+        if bad_engines:
+            raise UserInputError(f"search space: unknown engine {bad_engines[0]!r}; known: {', '.join(ENGINES_CPU)}, ort-cuda-fp16")
+        for n, t in self.layouts:
+            if n < 1 or t < 1:
+                raise UserInputError(f"search space: layout {n}x{t} needs at least one instance and one thread")
+            if n * t > physical_cores and not oversubscribe:
+                raise UserInputError(
+                    f"search space: {n} instances x {t} threads needs {n * t} physical cores; this machine has "
+                    f"{physical_cores} (pass --oversubscribe to allow it)"
+                )
+
+    def size(self) -> tuple[int, int]:
+        """(distinct models, distinct trials) the space holds; a guide for the budget."""
+        models = len(self.student_layers) * len(self.routes) * len(self.heads_kept) * len(self.ffn_kept)
+        return models, models * len(self.engines) * len(self.batch_sizes) * len(self.layouts)
+
+
+def factorisations(cores: int) -> tuple[tuple[int, int], ...]:
+    """Every (instances, threads) with instances × threads ≤ cores and a power-of-two or exact fit."""
+    out = []
+    for n in range(1, cores + 1):
+        for t in range(1, cores // n + 1):
+            if n * t == cores or (n * t) & (n * t - 1) == 0:
+                out.append((n, t))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One trial's choices, before they are turned into a Recipe and a Runtime."""
+
+    student_layers: int
+    route: str
+    heads_kept: int
+    ffn_kept: int
+    engine: str
+    batch_size: int
+    instances: int
+    threads: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def suggest(trial, space: SearchSpace, teacher_layers: int, teacher_heads: int, teacher_ffn: int) -> Choice:
+    """Ask an Optuna trial (anything with ``suggest_categorical``) for one point of the space."""
+    layers = trial.suggest_categorical("student_layers", list(space.student_layers))
+    route = trial.suggest_categorical("route", list(space.routes)) if layers < teacher_layers else "none"
+    heads = trial.suggest_categorical("heads_kept", list(space.heads_kept))
+    ffn = trial.suggest_categorical("ffn_kept", list(space.ffn_kept))
+    engine = trial.suggest_categorical("engine", list(space.engines))
+    batch = trial.suggest_categorical("batch_size", list(space.batch_sizes))
+    layout = trial.suggest_categorical("layout", [f"{n}x{t}" for n, t in space.layouts])
+    n, t = (int(x) for x in layout.split("x"))
+    return Choice(layers, route, heads, ffn, engine, batch, n, t)

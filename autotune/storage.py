@@ -1,0 +1,50 @@
+"""Optuna storage: SQLite under the run directory by default, any RDB URL for several machines.
+
+Heartbeats let a rerun detect a trial left RUNNING by a killed process; the retry
+callback re-enqueues it with the same parameters, so no completed trial is lost and
+the killed one is run again.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import optuna
+from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+from compress.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+def default_url(run_dir: Path) -> str:
+    return f"sqlite:///{Path(run_dir).resolve() / 'study.db'}"
+
+
+def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> RDBStorage:
+    """Open (and create) the storage, or refuse an unreachable one with one line."""
+    url = url or default_url(run_dir)
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        storage = RDBStorage(
+            url,
+            engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True},
+            heartbeat_interval=heartbeat_s,
+            grace_period=max(2 * heartbeat_s, 10),
+            failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+        )
+        storage.get_all_studies()  # forces a real connection now, not at the first trial
+    except ImportError as exc:
+        raise UserInputError(f"--storage {url}: its database driver is not installed ({exc.name})") from None
+    except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"--storage {url}: cannot open the Optuna storage ({reason[:200]})") from None
+    return storage
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that used up budget: completed, or failed by their own error (not killed)."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states)
+               if t.state == optuna.trial.TrialState.COMPLETE or "error" in t.user_attrs)

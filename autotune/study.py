@@ -1,0 +1,134 @@
+"""The Optuna study: objective, constraints, sampler, budget, failed-trial handling.
+
+A trial is a (Recipe, Runtime) pair. The recipe is built through the compression cache
+(so runtime-only variations never rebuild a model); the runtime is timed under the
+machine-wide timing lock. The accuracy floor and the optional p99 limit are Optuna
+constraints, so infeasible trials never enter the feasible front.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autotune.space import Choice, SearchSpace, suggest
+from autotune.storage import finished_count
+
+log = logging.getLogger(__name__)
+
+# Trial attributes the reports read.
+ATTR_RECIPE, ATTR_RUNTIME, ATTR_MEASUREMENT = "recipe", "runtime", "measurement"
+ATTR_CONSTRAINTS, ATTR_ERROR, ATTR_FEASIBLE = "constraints", "error", "feasible"
+
+
+@dataclass(frozen=True)
+class Teacher:
+    layers: int
+    heads: int
+    ffn: int
+    score: float  # primary dev metric on the search split
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Callable for ``study.optimize``; ``evaluate`` builds and times one (recipe, runtime)."""
+
+    space: SearchSpace
+    teacher: Teacher
+    floor: float
+    metric: str
+    evaluate: Callable[[Any, Any], tuple[dict, Any]]  # (recipe, runtime) -> (measurement dict, built)
+    to_trial: Callable[[Choice], tuple[Any, Any]]  # Choice -> (Recipe, Runtime)
+    multi: bool = True
+    p99_limit_ms: float | None = None
+
+    def __call__(self, trial: optuna.Trial):
+        choice = suggest(trial, self.space, self.teacher.layers, self.teacher.heads, self.teacher.ffn)
+        recipe, runtime = self.to_trial(choice)
+        trial.set_user_attr(ATTR_RECIPE, recipe.to_dict())
+        trial.set_user_attr("recipe_key", recipe.key())
+        trial.set_user_attr(ATTR_RUNTIME, runtime.to_dict())
+        try:
+            measured, built = self.evaluate(recipe, runtime)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            trial.set_user_attr(ATTR_ERROR, reason[:500])
+            trial.set_user_attr(ATTR_CONSTRAINTS, [1.0])
+            log.warning("trial %d failed: %s", trial.number, reason)
+            raise
+        score = float(measured["metrics"][self.metric])
+        throughput = float(measured["throughput"])
+        if not (math.isfinite(score) and math.isfinite(throughput)):
+            raise ValueError(f"non-finite result: {self.metric}={score}, throughput={throughput}")
+        constraints = [self.floor - score]
+        if self.p99_limit_ms is not None:
+            constraints.append(float(measured["latency_p99_ms"]) - self.p99_limit_ms)
+        trial.set_user_attr(ATTR_MEASUREMENT, measured)
+        trial.set_user_attr("model_dir", str(built.model_dir))
+        trial.set_user_attr(ATTR_CONSTRAINTS, constraints)
+        trial.set_user_attr(ATTR_FEASIBLE, all(c <= 0 for c in constraints))
+        return (score, throughput) if self.multi else throughput
+
+
+def constraints_of(trial: FrozenTrial) -> list[float]:
+    """Optuna's constraints callback: ≤ 0 is feasible; a trial without values is infeasible."""
+    return list(trial.user_attrs.get(ATTR_CONSTRAINTS, [1.0]))
+
+
+def make_sampler(seed: int, n_trials: int):
+    return optuna.samplers.TPESampler(
+        seed=seed,
+        constraints_func=constraints_of,
+        multivariate=True,
+        n_startup_trials=max(3, min(10, n_trials // 3)),
+        warn_independent_sampling=False,
+    )
+
+
+def open_study(storage, name: str, multi: bool, seed: int, n_trials: int) -> optuna.Study:
+    directions = ["maximize", "maximize"] if multi else ["maximize"]
+    return optuna.create_study(storage=storage, study_name=name, sampler=make_sampler(seed, n_trials),
+                               directions=directions, load_if_exists=True)
+
+
+def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if all(c <= 0 for c in constraints_of(t))]
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    """The fastest feasible trial; ties broken by accuracy. Infeasible trials never qualify."""
+    feas = feasible_trials(study)
+    if not feas:
+        return None
+    return max(feas, key=lambda t: (t.user_attrs[ATTR_MEASUREMENT]["throughput"], t.values[0]))
+
+
+def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: float | None) -> int:
+    """Run until the study holds ``n_trials`` finished trials (shared by every worker)."""
+    remaining = n_trials - finished_count(study)
+    if remaining <= 0:
+        log.info("budget of %d trials already used; nothing to run", n_trials)
+        return 0
+
+    def stop_when_done(st: optuna.Study, trial: FrozenTrial) -> None:
+        done = finished_count(st)
+        state = trial.state.name
+        if trial.state == TrialState.COMPLETE:
+            m = trial.user_attrs[ATTR_MEASUREMENT]
+            log.info("trial %d %s: %s=%.4f %.1f ex/s p99 %.2f ms %s [%d/%d]", trial.number, state,
+                     objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_p99_ms"],
+                     "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
+        else:
+            log.info("trial %d %s: %s [%d/%d]", trial.number, state, trial.user_attrs.get(ATTR_ERROR, ""), done, n_trials)
+        if done >= n_trials:
+            st.stop()
+
+    study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=(Exception,),
+                   callbacks=[stop_when_done], gc_after_trial=True)
+    return remaining

@@ -1,0 +1,219 @@
+"""One sweep on one task: check everything, fine-tune the teacher, measure the references,
+run the study, then measure the chosen recipe on the held-out split and write its
+deployment config.
+
+Everything a run needs to be resumed is in ``run_dir``: its config, the study storage
+and the references; rerunning the same command continues where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from autotune.floor import AccuracyFloor
+from autotune.space import Choice, SearchSpace
+from compress.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    task: str
+    run_dir: str
+    data_dir: str | None = None
+    cache_dir: str | None = None  # default: <run_dir>/../cache, shared by runs
+    preset: str = "quick"
+    n_trials: int | None = None  # None = the preset's
+    timeout_s: float | None = None
+    storage: str | None = None  # None = sqlite under run_dir
+    study_name: str | None = None
+    floor: AccuracyFloor = field(default_factory=AccuracyFloor)
+    objective: str = "multi"  # multi: (accuracy, throughput); throughput: single objective under the floor
+    p99_limit_ms: float | None = None
+    space: SearchSpace | None = None  # None = the preset's
+    recipe: dict[str, Any] = field(default_factory=dict)  # Recipe overrides (teacher, epochs, ...)
+    seed: int = 0
+    holdout_fraction: float = 0.5
+    heartbeat_s: int = 30
+    oversubscribe: bool = False
+    eval_limit: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["space"] = self.space.to_dict() if self.space else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "SweepConfig":
+        d = dict(d)
+        d["floor"] = AccuracyFloor(**d.get("floor", {}))
+        d["space"] = SearchSpace.from_dict(d["space"]) if d.get("space") else None
+        return cls(**d)
+
+    @property
+    def name(self) -> str:
+        return self.study_name or f"{self.task}-{self.preset}"
+
+
+class Sweep:
+    """The pieces of a sweep, each a method so tests and commands can use them alone."""
+
+    def __init__(self, config: SweepConfig):
+        from autotune.hardware import detect
+        from autotune.presets import get_preset
+
+        self.config = config
+        self.preset = get_preset(config.preset)
+        self.run_dir = Path(config.run_dir)
+        self.cache_dir = Path(config.cache_dir) if config.cache_dir else self.run_dir.parent / "cache"
+        self.hardware = detect()
+        self.n_trials = config.n_trials if config.n_trials is not None else self.preset.n_trials
+        self.timeout_s = config.timeout_s if config.timeout_s is not None else self.preset.timeout_s
+        self.space = (config.space or self.preset.space).with_layouts(self.hardware.physical_cores)
+        if self.n_trials < 1:
+            raise UserInputError(f"--n-trials {self.n_trials}: need at least one trial")
+
+    # ------------------------------------------------------------ checks before work
+
+    def base_recipe(self):
+        from compress.recipe import Recipe
+
+        fields = {**self.preset.recipe, **self.config.recipe, "task": self.config.task, "seed": self.config.seed}
+        return Recipe.from_dict(fields)
+
+    def teacher_shape(self) -> tuple[int, int, int]:
+        from transformers import AutoConfig
+
+        from compress.models import resolve
+
+        cfg = AutoConfig.from_pretrained(resolve(self.base_recipe().teacher))
+        return cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size
+
+    def check(self):
+        """Every refusal that needs no training: storage, space, cores, recipe, data."""
+        from autotune.storage import open_storage
+        from autotune.commands.common import load_data
+
+        layers, heads, ffn = self.teacher_shape()
+        self.space.validate(layers, heads, ffn, self.hardware.physical_cores, self.config.oversubscribe)
+        recipe = self.base_recipe()
+        recipe.check()
+        storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
+        data = load_data(self.config.task, self.config.data_dir, self.config.seed, self.config.holdout_fraction)
+        return storage, data, (layers, heads, ffn)
+
+    # ------------------------------------------------------------ the run
+
+    def to_trial(self, choice: Choice, shape: tuple[int, int, int]):
+        from autotune.runtime import Runtime
+
+        layers, heads, ffn = shape
+        recipe = replace(
+            self.base_recipe(),
+            student_layers=None if choice.student_layers >= layers else choice.student_layers,
+            route=choice.route if choice.route != "none" else "subset",
+            heads_kept=None if choice.heads_kept >= heads else choice.heads_kept,
+            ffn_kept=None if choice.ffn_kept >= ffn else choice.ffn_kept,
+        )
+        runtime = Runtime(engine=choice.engine, padding=self.space.padding, batch_size=choice.batch_size,
+                          instances=choice.instances, threads=choice.threads,
+                          allow_oversubscribe=self.config.oversubscribe)
+        return recipe, runtime
+
+    def evaluate(self, data, recipe, runtime, split: str = "dev"):
+        """Build (cached) and time under the machine-wide lock; (measurement dict, built)."""
+        from autotune.measure import measure
+        from autotune.timing_lock import timing_lock
+        from compress.pipeline import build
+
+        built = build(recipe, data, self.cache_dir)
+        rows = data.splits[split]
+        if self.config.eval_limit:
+            rows = rows[: self.config.eval_limit]
+        with timing_lock():
+            m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir, repeats=self.preset.measure_repeats)
+        return m.to_dict(), built
+
+    def references(self, study, data) -> dict[str, Any]:
+        """Teacher score and the out-of-the-box baseline, measured once per study and stored."""
+        from autotune.runtime import Runtime
+
+        if "references" in study.user_attrs:
+            return study.user_attrs["references"]
+        teacher = self.base_recipe()
+        baseline_rt = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances=1, threads=None)
+        int8_rt = Runtime(engine="ort-int8", padding="dynamic", batch_size=1, instances=1,
+                          threads=self.hardware.physical_cores)
+        log.info("measuring the references: teacher %s and %s", baseline_rt.label if hasattr(baseline_rt, "label") else "", "")
+        base, built = self.evaluate(data, teacher, baseline_rt)
+        int8, _ = self.evaluate(data, teacher, int8_rt)
+        refs = {"teacher_model_dir": str(built.model_dir), "teacher_recipe": teacher.to_dict(),
+                "teacher_metrics": dict(built.metrics), "baseline": base, "teacher_ort_int8": int8,
+                "notes": list(data.notes)}
+        study.set_user_attr("references", refs)
+        return refs
+
+    def run(self) -> dict[str, Any]:
+        from autotune import study as S
+        from autotune.deploy import deploy_config
+
+        cfg = self.config
+        storage, data, shape = self.check()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "sweep_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+        log.info("sweep %s: task %s, preset %s, %d trials, timeout %.0f s; space holds %d models / %d trials; "
+                 "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
+                 self.timeout_s or 0, *self.space.size(), self.preset.estimate_s() / 60)
+        metric = data.spec.primary_metric
+        teacher = self.base_recipe()
+        from compress.pipeline import build
+
+        teacher_built = build(teacher, data, self.cache_dir)
+        teacher_score = float(teacher_built.metrics[metric])
+        floor = cfg.floor.threshold(teacher_score)
+        log.info("teacher dev %s %.4f; floor %.4f (%s)", metric, teacher_score, floor, cfg.floor.describe())
+        multi = cfg.objective == "multi"
+        study = S.open_study(storage, cfg.name, multi, cfg.seed, self.n_trials)
+        study.set_user_attr("task", cfg.task)
+        study.set_user_attr("metric", metric)
+        study.set_user_attr("floor", floor)
+        study.set_user_attr("floor_rule", cfg.floor.describe())
+        study.set_user_attr("hardware", self.hardware.fingerprint())
+        study.set_user_attr("config", cfg.to_dict())
+        refs = self.references(study, data)
+        objective = S.Objective(
+            space=self.space,
+            teacher=S.Teacher(*shape, score=teacher_score),
+            floor=floor,
+            metric=metric,
+            evaluate=lambda r, rt: self.evaluate(data, r, rt),
+            to_trial=lambda c: self.to_trial(c, shape),
+            multi=multi,
+            p99_limit_ms=cfg.p99_limit_ms,
+        )
+        t0 = time.monotonic()
+        S.run(study, objective, self.n_trials, self.timeout_s)
+        log.info("search finished in %.0f s", time.monotonic() - t0)
+        best = S.best_trial(study)
+        if best is None:
+            log.warning("no trial met the floor %.4f; no deployment config written", floor)
+            return {"study": cfg.name, "best": None}
+        from compress.recipe import Recipe
+        from autotune.runtime import Runtime
+
+        recipe = Recipe.from_dict(best.user_attrs[S.ATTR_RECIPE])
+        runtime = Runtime.from_dict(best.user_attrs[S.ATTR_RUNTIME])
+        held, _ = self.evaluate(data, recipe, runtime, split="holdout")
+        config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
+                               storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric)
+        out = self.run_dir / "deploy" / f"{cfg.task}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(config.to_json())
+        log.info("best: trial %d, %s %.4f (held-out %.4f), %.1f ex/s → %s", best.number, metric,
+                 config.dev_score, config.heldout_score, config.throughput, out)
+        return {"study": cfg.name, "best": config.to_dict(), "path": str(out)}
