@@ -21,7 +21,7 @@ test: setup
 	$(PY) -m pytest -q tests
 
 demo: setup
-	$(PY) run_sweep.py tasks --data-dir $(DATA)
+	$(PY) run_sweep.py sweep --task sst2 --data-dir $(DATA) --preset quick --run-dir $(RUN)
 
 clean:
 	rm -rf $(VENV) runs .cache

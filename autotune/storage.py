@@ -7,14 +7,17 @@ the killed one is run again.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import optuna
-from optuna.storages import RDBStorage, RetryFailedTrialCallback
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
+# heartbeats and their retry callback are marked experimental; they are what resume relies on
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 def default_url(run_dir: Path) -> str:
@@ -24,15 +27,15 @@ def default_url(run_dir: Path) -> str:
 def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> RDBStorage:
     """Open (and create) the storage, or refuse an unreachable one with one line."""
     url = url or default_url(run_dir)
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
     try:
+        if url.startswith("sqlite:///"):
+            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         storage = RDBStorage(
             url,
             engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True},
             heartbeat_interval=heartbeat_s,
             grace_period=max(2 * heartbeat_s, 10),
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=2),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
         )
         storage.get_all_studies()  # forces a real connection now, not at the first trial
     except ImportError as exc:

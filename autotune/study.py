@@ -71,23 +71,20 @@ class Objective:
         trial.set_user_attr(ATTR_MEASUREMENT, measured)
         trial.set_user_attr("model_dir", str(built.model_dir))
         trial.set_user_attr(ATTR_CONSTRAINTS, constraints)
+        for name, value in zip(("accuracy_floor", "p99_limit"), constraints):
+            trial.set_constraint(name, value)  # what Optuna's samplers read
         trial.set_user_attr(ATTR_FEASIBLE, all(c <= 0 for c in constraints))
         return (score, throughput) if self.multi else throughput
 
 
 def constraints_of(trial: FrozenTrial) -> list[float]:
-    """Optuna's constraints callback: ≤ 0 is feasible; a trial without values is infeasible."""
+    """≤ 0 is feasible; a trial without values is infeasible."""
     return list(trial.user_attrs.get(ATTR_CONSTRAINTS, [1.0]))
 
 
 def make_sampler(seed: int, n_trials: int):
     return optuna.samplers.TPESampler(
-        seed=seed,
-        constraints_func=constraints_of,
-        multivariate=True,
-        n_startup_trials=max(3, min(10, n_trials // 3)),
-        warn_independent_sampling=False,
-    )
+        seed=seed, multivariate=True, n_startup_trials=max(3, min(10, n_trials // 3)))
 
 
 def open_study(storage, name: str, multi: bool, seed: int, n_trials: int) -> optuna.Study:

@@ -1,0 +1,80 @@
+"""Search space, floor, storage and best-trial selection with a real Optuna storage."""
+from __future__ import annotations
+
+import optuna
+import pytest
+
+from autotune import study as S
+from autotune.floor import AccuracyFloor
+from autotune.space import SearchSpace, factorisations
+from autotune.storage import finished_count, open_storage
+from compress.errors import UserInputError
+
+SPACE = SearchSpace(student_layers=(6, 3), heads_kept=(12, 6), ffn_kept=(1536, 768), layouts=((1, 2), (2, 1)))
+
+
+def test_factorisations_of_cores():
+    assert factorisations(2) == ((1, 1), (1, 2), (2, 1))
+    assert (4, 4) in factorisations(16) and (2, 8) in factorisations(16) and (3, 5) not in factorisations(16)
+    assert all(n * t <= 16 for n, t in factorisations(16))
+
+
+def test_space_refusals_are_one_line():
+    SPACE.validate(6, 12, 1536, physical_cores=2)
+    with pytest.raises(UserInputError, match="heads_kept is empty"):
+        SearchSpace((6,), (), (1536,), layouts=((1, 1),)).validate(6, 12, 1536, 2)
+    with pytest.raises(UserInputError, match="heads_kept value 16 is outside 1..12"):
+        SearchSpace((6,), (16,), (1536,), layouts=((1, 1),)).validate(6, 12, 1536, 2)
+    with pytest.raises(UserInputError, match="2 instances x 2 threads needs 4 physical cores; this machine has 2"):
+        SearchSpace((6,), (12,), (1536,), layouts=((2, 2),)).validate(6, 12, 1536, 2)
+    SearchSpace((6,), (12,), (1536,), layouts=((2, 2),)).validate(6, 12, 1536, 2, oversubscribe=True)
+    with pytest.raises(UserInputError, match="unknown engine 'tensorrt'"):
+        SearchSpace((6,), (12,), (1536,), engines=("tensorrt",), layouts=((1, 1),)).validate(6, 12, 1536, 2)
+
+
+def test_space_json_round_trip():
+    assert SearchSpace.from_dict(SPACE.to_dict()) == SPACE
+    import json
+
+    assert SearchSpace.from_dict(json.loads(SPACE.to_json())) == SPACE
+
+
+def test_floor_rules():
+    assert AccuracyFloor(below_teacher=1.0).threshold(0.90) == pytest.approx(0.89)
+    assert AccuracyFloor(absolute=0.85, below_teacher=None).threshold(0.90) == 0.85
+    with pytest.raises(UserInputError, match="above the teacher's own dev score"):
+        AccuracyFloor(absolute=0.95, below_teacher=None).threshold(0.90)
+    with pytest.raises(UserInputError, match="between 0 and 1"):
+        AccuracyFloor(absolute=88.0)
+
+
+def test_unreachable_storage_is_refused_with_one_line(tmp_path):
+    with pytest.raises(UserInputError, match=r"--storage postgresql://nobody@127.0.0.1:1/x: cannot open the Optuna storage .*refused"):
+        open_storage("postgresql://nobody@127.0.0.1:1/x", tmp_path)
+    with pytest.raises(UserInputError, match="--storage sqlite:////proc/no/such/study.db: cannot open"):
+        open_storage("sqlite:////proc/no/such/study.db", tmp_path)
+
+
+def test_infeasible_trials_are_never_best(tmp_path):
+    """A real sqlite study where the fastest trials miss the floor."""
+    storage = open_storage(None, tmp_path)
+    st = S.open_study(storage, "t", multi=True, seed=0, n_trials=8)
+    floor = 0.8
+    results = {0: (0.95, 100.0), 1: (0.70, 900.0), 2: (0.85, 300.0), 3: (0.79, 5000.0)}
+
+    def objective(trial):
+        k = trial.suggest_categorical("k", [0, 1, 2, 3])
+        acc, thr = results[k]
+        cons = [floor - acc]
+        trial.set_user_attr(S.ATTR_CONSTRAINTS, cons)
+        trial.set_constraint("accuracy_floor", cons[0])
+        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": thr, "metrics": {"accuracy": acc}})
+        return acc, thr
+
+    for k in results:
+        st.enqueue_trial({"k": k})
+    st.optimize(objective, n_trials=4)
+    best = S.best_trial(st)
+    assert best.params["k"] == 2  # not 3 (faster but 0.79 < 0.8) nor 1
+    assert {t.params["k"] for t in S.feasible_trials(st)} == {0, 2}
+    assert finished_count(st) == 4
