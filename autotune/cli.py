@@ -25,13 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    for noisy in ("transformers", "urllib3", "matplotlib", "PIL", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries (onnxruntime's optimizer and quantizer log to the root logger) stay at WARNING;
+    # the project's own loggers say what is happening.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for ours in ("autotune", "compress", "reports"):
+        logging.getLogger(ours).setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except UserInputError as exc:

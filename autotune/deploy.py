@@ -25,7 +25,7 @@ class DeployConfig:
     recipe_key: str
     model_dir: str
     runtime: dict[str, Any]
-    core_sets: list[list[int]]
+    core_sets: list[list[int] | None]  # None: an instance left unpinned
     throughput: float
     latency_p50_ms: float
     latency_p99_ms: float
@@ -66,10 +66,10 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         recipe_key=trial.user_attrs["recipe_key"],
         model_dir=trial.user_attrs["model_dir"],
         runtime=trial.user_attrs["runtime"],
-        core_sets=[list(c) for c in m.get("core_sets", [])],
+        core_sets=[list(c) if c is not None else None for c in m.get("core_sets", [])],
         throughput=float(m["throughput"]),
-        latency_p50_ms=float(m["latency_p50_ms"]),
-        latency_p99_ms=float(m["latency_p99_ms"]),
+        latency_p50_ms=float(m["latency_ms"]["p50"]),
+        latency_p99_ms=float(m["latency_ms"]["p99"]),
         dev_score=float(m["metrics"][metric]),
         heldout_score=float(heldout["metrics"][metric]),
         baseline_throughput=float(refs["baseline"]["throughput"]),

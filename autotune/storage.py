@@ -6,9 +6,13 @@ the killed one is run again.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -28,22 +32,49 @@ def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> RDBSt
     """Open (and create) the storage, or refuse an unreachable one with one line."""
     url = url or default_url(run_dir)
     try:
-        if url.startswith("sqlite:///"):
-            Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        storage = RDBStorage(
-            url,
-            engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True},
-            heartbeat_interval=heartbeat_s,
-            grace_period=max(2 * heartbeat_s, 10),
-            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
-        )
-        storage.get_all_studies()  # forces a real connection now, not at the first trial
+        with _creation_lock(url):
+            storage = _open(url, heartbeat_s)
     except ImportError as exc:
         raise UserInputError(f"--storage {url}: its database driver is not installed ({exc.name})") from None
     except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserInputError(f"--storage {url}: cannot open the Optuna storage ({reason[:200]})") from None
     return storage
+
+
+@contextmanager
+def _creation_lock(url: str) -> Iterator[None]:
+    """Two workers starting at once on a new SQLite file would both create its schema."""
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(url[len("sqlite:///"):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _open(url: str, heartbeat_s: int) -> RDBStorage:
+    for attempt in range(3):  # a server-side schema race between machines resolves on retry
+        try:
+            storage = RDBStorage(
+                url,
+                engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True},
+                heartbeat_interval=heartbeat_s,
+                grace_period=2 * heartbeat_s,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2),
+            )
+            storage.get_all_studies()  # forces a real connection now, not at the first trial
+            return storage
+        except Exception as exc:
+            if "IntegrityError" not in type(exc).__name__ or attempt == 2:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 def finished_count(study: optuna.Study) -> int:

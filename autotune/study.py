@@ -67,7 +67,7 @@ class Objective:
             raise ValueError(f"non-finite result: {self.metric}={score}, throughput={throughput}")
         constraints = [self.floor - score]
         if self.p99_limit_ms is not None:
-            constraints.append(float(measured["latency_p99_ms"]) - self.p99_limit_ms)
+            constraints.append(float(measured["latency_ms"]["p99"]) - self.p99_limit_ms)
         trial.set_user_attr(ATTR_MEASUREMENT, measured)
         trial.set_user_attr("model_dir", str(built.model_dir))
         trial.set_user_attr(ATTR_CONSTRAINTS, constraints)
@@ -119,7 +119,7 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: flo
         if trial.state == TrialState.COMPLETE:
             m = trial.user_attrs[ATTR_MEASUREMENT]
             log.info("trial %d %s: %s=%.4f %.1f ex/s p99 %.2f ms %s [%d/%d]", trial.number, state,
-                     objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_p99_ms"],
+                     objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_ms"]["p99"],
                      "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
         else:
             log.info("trial %d %s: %s [%d/%d]", trial.number, state, trial.user_attrs.get(ATTR_ERROR, ""), done, n_trials)

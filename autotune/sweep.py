@@ -149,7 +149,7 @@ class Sweep:
         baseline_rt = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances=1, threads=None)
         int8_rt = Runtime(engine="ort-int8", padding="dynamic", batch_size=1, instances=1,
                           threads=self.hardware.physical_cores)
-        log.info("measuring the references: teacher %s and %s", baseline_rt.label if hasattr(baseline_rt, "label") else "", "")
+        log.info("measuring the references: the teacher as %s (out-of-the-box) and as %s", baseline_rt.label, int8_rt.label)
         base, built = self.evaluate(data, teacher, baseline_rt)
         int8, _ = self.evaluate(data, teacher, int8_rt)
         refs = {"teacher_model_dir": str(built.model_dir), "teacher_recipe": teacher.to_dict(),

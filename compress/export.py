@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,9 +82,10 @@ def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool
         if fp16:
             opt.convert_float_to_float16(keep_io_types=True)
         fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
-        model = opt.model
-        _cap_ir(model)
-    onnx.save(model, str(tmp / MODEL_FILE))
+        _cap_ir(opt.model)
+        opt.save_model_to_file(str(tmp / MODEL_FILE))  # also declares the com.microsoft opset
+    else:
+        onnx.save(model, str(tmp / MODEL_FILE))
     raw.unlink()
     log.info("exported %s -> %s fused=%s", model_dir, tmp.name, fused)
     (tmp / META_FILE).write_text(json.dumps({"model_dir": str(model_dir), "inputs": inputs, "fused_ops": fused,
@@ -103,7 +105,8 @@ def _torch_export(model_dir: Path, path: Path) -> list[str]:
     dummy = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch"}
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the classic exporter is chosen on purpose
         torch.onnx.export(model, dummy, str(path), input_names=names, output_names=["logits"],
                           dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True, dynamo=False)
     return names

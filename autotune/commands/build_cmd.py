@@ -1,0 +1,82 @@
+"""``run_sweep.py build``: build one recipe's model (every step cached) and print where it is."""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import fields
+from pathlib import Path
+
+from autotune.commands.common import add_task_source_args, load_task_source
+from compress.errors import UserInputError
+
+_BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def add_parser(sub) -> None:
+    from compress.recipe import Recipe
+
+    p = sub.add_parser("build", help="build the model a recipe describes (teacher, student, pruning), cached")
+    p.add_argument("--task", help="task name (default: the recipe's)")
+    p.add_argument("--recipe", help="recipe JSON file; options below override its fields")
+    p.add_argument("--cache", default=".cache/compress", help="artifact cache folder (default: .cache/compress)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_task_source_args(p)
+    g = p.add_argument_group("recipe fields (inline)")
+    for f in fields(Recipe):
+        if f.name != "task":
+            g.add_argument(f"--{f.name.replace('_', '-')}", dest=f"r_{f.name}", metavar=f.name.upper(),
+                           help=f"default: {f.default!r}")
+    p.set_defaults(func=run)
+
+
+def _value(name: str, text: str, default):
+    if text.lower() in ("none", "null"):
+        return None
+    try:
+        if isinstance(default, bool):
+            return _BOOL[text.lower()]
+        if isinstance(default, float):
+            return float(text)
+        if isinstance(default, int) or name in ("student_layers", "heads_kept", "ffn_kept",
+                                                "max_train_examples", "max_length"):
+            return int(text)
+    except (KeyError, ValueError):
+        raise UserInputError(f"--{name.replace('_', '-')}: bad value {text!r}") from None
+    return text
+
+
+def recipe_from_args(args: argparse.Namespace):
+    from compress.recipe import Recipe
+
+    data: dict = {}
+    if args.recipe:
+        path = Path(args.recipe)
+        if not path.is_file():
+            raise UserInputError(f"--recipe {path}: no such file")
+        data = Recipe.from_json(path.read_text()).to_dict()
+    for f in fields(Recipe):
+        text = getattr(args, f"r_{f.name}", None)
+        if text is not None:
+            data[f.name] = _value(f.name, text, f.default)
+    if args.task:
+        data["task"] = args.task
+    if "task" not in data:
+        raise UserInputError("--task is required (or a --recipe that names one)")
+    return Recipe.from_dict(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    from compress.pipeline import build
+
+    recipe = recipe_from_args(args)
+    data = load_task_source(args, recipe.task)
+    built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(built.to_dict(), indent=2))
+        return 0
+    for s in built.steps:
+        print(f"{s.name:<10} {'hit ' if s.hit else 'built'} {s.seconds:8.1f} s  {s.path}")
+    metrics = ", ".join(f"{k}={v:.4f}" for k, v in built.metrics.items())
+    print(f"model: {built.model_dir}\ndev: {metrics}\nrecipe key: {recipe.key()}  ({built.seconds:.1f} s)")
+    return 0

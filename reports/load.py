@@ -1,0 +1,190 @@
+"""Read what a sweep stored — the Optuna storage and the deployment configs — into frames.
+
+Nothing here measures or builds: a report must be regenerable from stored results alone,
+so every number in it can be traced to a trial or a JSON file.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+from compress.errors import UserInputError
+
+log = logging.getLogger(__name__)
+
+# One row per trial; the CSV keeps these columns in this order.
+TRIAL_COLUMNS = [
+    "study", "task", "trial", "state", "status", "feasible", "accuracy", "throughput",
+    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
+    "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
+    "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "constraints", "error",
+]
+
+
+@dataclass(frozen=True)
+class TaskResults:
+    """One study: its settings, references, trials and (if written) deployment config."""
+
+    study: str
+    task: str
+    metric: str
+    floor: float | None
+    floor_rule: str
+    multi: bool
+    references: dict[str, Any]
+    trials: pd.DataFrame
+    deploy: dict[str, Any] | None = None
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+    def chosen(self) -> pd.Series | None:
+        """The deployed trial if a config was written, else the fastest feasible one (as the sweep picks)."""
+        t = self.trials
+        if self.deploy and "trial" in self.deploy:
+            hit = t[t["trial"] == self.deploy["trial"]]
+            if not hit.empty:
+                return hit.iloc[0]
+        feas = t[t["status"] == "feasible"].dropna(subset=["throughput"])
+        if feas.empty:
+            return None
+        return feas.sort_values(["throughput", "accuracy", "trial"], ascending=[False, False, True],
+                                kind="stable").iloc[0]
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file, or one line saying why it cannot be read."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserInputError(f"{what} {path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"{what} {path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+
+
+def default_storage(run_dir: Path) -> str:
+    db = Path(run_dir) / "study.db"
+    if not db.is_file():
+        raise UserInputError(f"--run {run_dir}: no study.db in it (pass --storage URL if the study lives elsewhere)")
+    return f"sqlite:///{db.resolve()}"
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise UserInputError(f"--storage {url}: no such database file")  # never create an empty one
+    try:
+        storage = optuna.storages.RDBStorage(url)
+        storage.get_all_studies()
+    except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserInputError(f"--storage {url}: cannot read the Optuna storage ({reason[:200]})") from None
+    return storage
+
+
+def _layout(runtime: dict) -> tuple[Any, Any]:
+    return runtime.get("instances"), runtime.get("threads")
+
+
+def describe_recipe(recipe: dict | None) -> str:
+    """layers/heads/FFN in a few characters; ``=T`` means the teacher's own size."""
+    if not recipe:
+        return ""
+    layers = recipe.get("student_layers")
+    depth = f"L{layers}" if layers else "L=T"
+    if layers and recipe.get("route") == "greedy":
+        depth += "g"
+    heads = f"H{recipe['heads_kept']}" if recipe.get("heads_kept") else "H=T"
+    ffn = f"F{recipe['ffn_kept']}" if recipe.get("ffn_kept") else "F=T"
+    return f"{depth} {heads} {ffn}"
+
+
+def _status(t: FrozenTrial) -> str:
+    if t.state == TrialState.COMPLETE:
+        return "feasible" if _feasible(t) else "infeasible"
+    return t.state.name.lower()
+
+
+def _feasible(t: FrozenTrial) -> bool:
+    if "feasible" in t.user_attrs:
+        return bool(t.user_attrs["feasible"])
+    return all(c <= 0 for c in t.user_attrs.get("constraints", [1.0]))
+
+
+def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[str, Any]:
+    ua = t.user_attrs
+    m = ua.get("measurement") or {}
+    rt = ua.get("runtime") or m.get("runtime") or {}
+    rec = ua.get("recipe") or {}
+    lat = m.get("latency_ms") or {}
+    complete = t.state == TrialState.COMPLETE
+    acc = m.get("metrics", {}).get(metric)
+    if acc is None and complete and t.values and len(t.values) == 2:
+        acc = t.values[0]
+    tput = m.get("throughput", t.values[-1] if complete and t.values else None)
+    instances, threads = _layout(rt)
+    return {
+        "study": study_name, "task": task, "trial": t.number, "state": t.state.name, "status": _status(t),
+        "feasible": complete and _feasible(t), "accuracy": acc, "throughput": tput,
+        "latency_p50_ms": lat.get("p50"), "latency_p90_ms": lat.get("p90"), "latency_p99_ms": lat.get("p99"),
+        "engine": rt.get("engine"), "padding": rt.get("padding"), "batch_size": rt.get("batch_size"),
+        "instances": instances, "threads": threads, "student_layers": rec.get("student_layers"),
+        "route": rec.get("route"), "heads_kept": rec.get("heads_kept"), "ffn_kept": rec.get("ffn_kept"),
+        "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
+        "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
+        "energy_measured": m.get("energy_measured"),
+        "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error", ""),
+    }
+
+
+def trials_frame(study: optuna.Study, task: str, metric: str) -> pd.DataFrame:
+    rows = [trial_row(study.study_name, task, metric, t) for t in study.get_trials(deepcopy=False)]
+    df = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
+    return df.sort_values(["study", "trial"], kind="stable").reset_index(drop=True)
+
+
+def find_deploy(run_dir: Path | None, task: str, study_name: str) -> dict[str, Any] | None:
+    """The deployment config the sweep wrote for this study, if any (read, never recomputed)."""
+    if run_dir is None:
+        return None
+    for f in sorted((Path(run_dir) / "deploy").glob("*.json")):
+        d = read_json(f, "deployment config")
+        if isinstance(d, dict) and d.get("task") == task and d.get("study", study_name) == study_name:
+            return d
+    return None
+
+
+def load_study(storage, name: str, run_dir: Path | None) -> TaskResults:
+    study = optuna.load_study(study_name=name, storage=storage)
+    ua = study.user_attrs
+    task = str(ua.get("task", name))
+    metric = str(ua.get("metric", "accuracy"))
+    floor = ua.get("floor")
+    return TaskResults(
+        study=name, task=task, metric=metric, floor=float(floor) if floor is not None else None,
+        floor_rule=str(ua.get("floor_rule", "")), multi=len(study.directions) > 1,
+        references=dict(ua.get("references") or {}), trials=trials_frame(study, task, metric),
+        deploy=find_deploy(run_dir, task, name), hardware=dict(ua.get("hardware") or {}),
+    )
+
+
+def load_run(run_dir: Path | None, storage_url: str | None = None, study: str | None = None) -> list[TaskResults]:
+    """Every study in the storage (or just ``study``), sorted by task then name."""
+    url = storage_url or default_storage(run_dir)
+    storage = open_storage(url)
+    names = sorted(optuna.study.get_all_study_names(storage))
+    if study is not None:
+        if study not in names:
+            raise UserInputError(f"--study {study}: not in {url} (found: {', '.join(names) or 'none'})")
+        names = [study]
+    if not names:
+        raise UserInputError(f"{url}: holds no study; run a sweep first")
+    results = [load_study(storage, n, run_dir) for n in names]
+    log.info("read %d stud%s from %s", len(results), "y" if len(results) == 1 else "ies", url)
+    return sorted(results, key=lambda r: (r.task, r.study))

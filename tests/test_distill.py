@@ -1,0 +1,74 @@
+"""Distillation: students start from evenly spaced teacher layers, may switch to ReLU, must
+stay in the teacher's family, and training with the KD loss lowers it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tests._tiny import sst2_slice, tiny_bert
+from compress.batching import encode, make_batches
+from compress.distill import KDConfig, distill, kd_loss_fn, layer_map, make_student, soft_cross_entropy
+from compress.errors import UserInputError
+from compress.models import load_tokenizer
+from compress.train import TrainConfig, to_tensors
+
+
+def test_layer_map_is_even_and_ends_on_the_last_layer():
+    assert layer_map(3, 6) == [1, 3, 5]
+    assert layer_map(2, 4) == [1, 3]
+    assert layer_map(4, 4) == [0, 1, 2, 3]
+    with pytest.raises(UserInputError):
+        layer_map(5, 4)
+
+
+def test_student_copies_teacher_layers_and_switches_to_relu(tmp_path):
+    teacher = tiny_bert(layers=4)
+    student = make_student(teacher, 2, activation="relu")
+    assert student.config.num_hidden_layers == 2 and student.config.hidden_act == "relu"
+    for s, t in zip(student.bert.encoder.layer, (teacher.bert.encoder.layer[1], teacher.bert.encoder.layer[3])):
+        assert torch.equal(s.output.dense.weight, t.output.dense.weight)
+        assert isinstance(s.intermediate.intermediate_act_fn, torch.nn.ReLU)
+    assert teacher.config.num_hidden_layers == 4  # the teacher is left alone
+    student.save_pretrained(tmp_path)
+    from transformers import AutoModelForSequenceClassification
+
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path)
+    assert isinstance(again.bert.encoder.layer[0].intermediate.intermediate_act_fn, torch.nn.ReLU)
+
+
+def test_student_of_another_family_refused():
+    from transformers import DistilBertConfig, DistilBertForSequenceClassification
+
+    other = DistilBertForSequenceClassification(DistilBertConfig(dim=32, n_layers=2, n_heads=4, hidden_dim=64))
+    with pytest.raises(UserInputError, match="distilbert model but the teacher is bert"):
+        make_student(tiny_bert(), 2, init=other)
+
+
+def test_soft_cross_entropy_is_lowest_at_the_teacher():
+    t = torch.tensor([[2.0, -1.0], [0.5, 0.3]])
+    assert soft_cross_entropy(t, t, 2.0) < soft_cross_entropy(t.flip(-1), t, 2.0)
+
+
+def _mean_kd(student, teacher, enc, labels, kd):
+    fn = kd_loss_fn(teacher, student.config, kd, labels)
+    student.eval()
+    with torch.no_grad():
+        return sum(fn(student, to_tensors(b), b.indices).item() * len(b.indices) for b in make_batches(enc, 64)) / len(enc)
+
+
+def test_distillation_lowers_the_kd_loss():
+    data = sst2_slice(train=256, dev=32)
+    tok = load_tokenizer()
+    train_rows, dev_rows = list(data.splits["train"]), list(data.splits["dev"])
+    enc, dev_enc = encode(tok, train_rows, 48), encode(tok, dev_rows, 48)
+    labels = np.array([ex.label for ex in train_rows])
+    teacher = tiny_bert(layers=4, seed=1, init_range=0.2)  # large weights: layers that change the states
+    student = make_student(teacher, 2)
+    student.bert.encoder.apply(student._init_weights)  # a student that starts far from the teacher
+    kd = KDConfig(temperature=2.0, alpha=0.9, hidden_weight=1.0, attention_weight=1.0)
+    before = _mean_kd(student, teacher, enc, labels, kd)
+    distill(student, teacher, data.spec, enc, labels, dev_rows, dev_enc,
+            TrainConfig(epochs=3, lr=2e-3, batch_size=32, progress=False, keep_best=False, bf16=False), kd)
+    after = _mean_kd(student, teacher, enc, labels, kd)
+    assert after < 0.9 * before, (before, after)

@@ -1,0 +1,68 @@
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from compress.export import MAX_IR_VERSION, export_onnx
+from compress.models import load_classifier
+from compress.quantize import quantize_int8
+from tests.tinymodels import make_tiny
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    return {"tiny": make_tiny(root / "tiny"), "pruned": make_tiny(root / "pruned", prune={0: [0, 1], 1: [3]}),
+            "cache": root / "cache"}
+
+
+def _feeds(seed=0):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1000, 5000, (3, 13)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[0, 9:] = 0
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+
+
+def _torch_logits(model_dir, feeds):
+    model = load_classifier(model_dir)
+    with torch.no_grad():
+        return model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+
+
+@pytest.mark.parametrize("name", ["tiny", "pruned"])
+def test_export_fuses_and_matches_torch(models, name):
+    res = export_onnx(models[name], models["cache"])
+    assert res.fused_ops["Attention"] == 2  # head-pruned layers (2 and 3 heads left) fuse too
+    assert res.fused_ops["SkipLayerNormalization"] == 4
+    assert res.fused_ops["EmbedLayerNormalization"] == 1
+    assert res.fused_ops.get("BiasGelu", 0) + res.fused_ops.get("Gelu", 0) + res.fused_ops.get("FastGelu", 0) == 2
+    model = onnx.load(str(res.path))
+    assert model.ir_version <= MAX_IR_VERSION
+    heads = sorted(a.i for n in model.graph.node if n.op_type == "Attention" for a in n.attribute if a.name == "num_heads")
+    assert heads == ([2, 3] if name == "pruned" else [4, 4])
+    feeds = _feeds()
+    got = ort.InferenceSession(str(res.path)).run(None, feeds)[0]
+    np.testing.assert_allclose(got, _torch_logits(models[name], feeds), atol=1e-4)
+
+
+def test_export_is_cached_by_content(models):
+    a = export_onnx(models["tiny"], models["cache"])
+    mtime = a.path.stat().st_mtime_ns
+    b = export_onnx(models["tiny"], models["cache"])
+    assert a.path == b.path and b.path.stat().st_mtime_ns == mtime
+    assert export_onnx(models["pruned"], models["cache"]).key != a.key
+    assert not [p for p in (models["cache"] / "onnx").iterdir() if p.name.startswith(".")]  # no temp dirs left
+
+
+def test_int8_logits_close_to_fp32(models):
+    fp32 = export_onnx(models["tiny"], models["cache"])
+    q = quantize_int8(fp32, models["cache"], per_channel=True, reduce_range=False)
+    ops = {n.op_type for n in onnx.load(str(q.path)).graph.node}
+    assert "QAttention" in ops and "MatMulInteger" in ops
+    feeds = _feeds(1)
+    a = ort.InferenceSession(str(fp32.path)).run(None, feeds)[0]
+    b = ort.InferenceSession(str(q.path)).run(None, feeds)[0]
+    np.testing.assert_allclose(b, a, atol=5e-3)
+    assert q.path != fp32.path and quantize_int8(fp32, models["cache"]).path == q.path

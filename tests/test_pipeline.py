@@ -1,0 +1,118 @@
+"""build(): every step cached by content; a second build trains nothing, a late change rebuilds
+only what follows, two processes share one build, and impossible recipes stop before training."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from compress import train as training
+from compress.errors import UserInputError
+from compress.pipeline import build
+from compress.recipe import Recipe
+from tests._tiny import DATA, save_tiny, sst2_slice
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("teacher"), layers=4)
+
+
+def _recipe(teacher_dir: Path, **kw) -> Recipe:
+    base = dict(task="sst2", teacher=str(teacher_dir), teacher_epochs=1, teacher_lr=1e-3, student_layers=2,
+                kd_epochs=1, kd_lr=1e-3, heads_kept=2, ffn_kept=32, redistill_epochs=1, kd_batch_size=32)
+    return Recipe(**{**base, **kw})
+
+
+def test_build_caches_every_step(teacher_dir, tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    data = sst2_slice(train=128, dev=32)
+    recipe = _recipe(teacher_dir)
+    first = build(recipe, data, tmp_path, progress=False)
+    assert [s.name for s in first.steps] == ["teacher", "student", "prune", "redistill"]
+    assert not any(s.hit for s in first.steps)
+    assert set(first.metrics) == {"accuracy"}
+    model = AutoModelForSequenceClassification.from_pretrained(first.model_dir)
+    assert model.config.num_hidden_layers == 2 and model.config.intermediate_size == 32
+    assert AutoTokenizer.from_pretrained(first.model_dir)("a film")["input_ids"]
+    meta = json.loads((first.model_dir / "meta.json").read_text())
+    assert meta["step"] == "redistill" and meta["params"]["epochs"] == 1 and "seconds" in meta
+
+    steps_before = training.STEPS_RUN
+    again = build(recipe, data, tmp_path, progress=False)
+    assert all(s.hit for s in again.steps) and training.STEPS_RUN == steps_before
+    assert again.model_dir == first.model_dir and again.metrics == first.metrics
+
+    late = build(replace(recipe, redistill_epochs=2), data, tmp_path, progress=False)
+    assert [s.hit for s in late.steps] == [True, True, True, False]
+    assert training.STEPS_RUN > steps_before
+
+    other_data = sst2_slice(train=100, dev=32)  # other rows: nothing may be reused
+    fresh = build(replace(recipe, student_layers=None, heads_kept=None, ffn_kept=None), other_data, tmp_path,
+                  progress=False)
+    assert [s.hit for s in fresh.steps] == [False]
+
+
+def test_impossible_recipe_refused_before_training(teacher_dir, tmp_path):
+    data = sst2_slice(train=50, dev=20)
+    steps_before = training.STEPS_RUN
+    for recipe, words in [(_recipe(teacher_dir, heads_kept=5), "heads_kept=5"),
+                          (_recipe(teacher_dir, student_layers=6), "deeper than the teacher"),
+                          (_recipe(teacher_dir, ffn_kept=100), "intermediate size 64")]:
+        with pytest.raises(UserInputError, match=words) as err:
+            build(recipe, data, tmp_path, progress=False)
+        assert "\n" not in str(err.value)
+    roberta = tmp_path / "roberta"
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    RobertaForSequenceClassification(RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                                   intermediate_size=64, vocab_size=100)).save_pretrained(roberta)
+    with pytest.raises(UserInputError, match="roberta model but the teacher is bert"):
+        build(_recipe(teacher_dir, student_init=str(roberta)), data, tmp_path, progress=False)
+    assert training.STEPS_RUN == steps_before
+    assert not [p for p in tmp_path.iterdir() if (p / "meta.json").exists()]
+
+
+def test_carved_train_split_is_noted(teacher_dir, tmp_path):
+    from compress.tasks import load_task
+
+    boolq = load_task("boolq", DATA)
+    boolq = replace(boolq, splits={"dev": boolq.splits["dev"][:40]})
+    built = build(Recipe(task="boolq", teacher=str(teacher_dir), teacher_epochs=0, max_length=64), boolq, tmp_path,
+                  progress=False)
+    meta = json.loads((built.model_dir / "meta.json").read_text())
+    assert any("carved" in n for n in meta["notes"])
+    assert meta["data"]["train"] == 32 and meta["data"]["dev"] == 8
+
+
+def test_two_processes_build_once(teacher_dir, tmp_path):
+    recipe = Recipe(task="sst2", teacher=str(teacher_dir), teacher_epochs=0)
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(ROOT)!r})
+        from pathlib import Path
+        from compress.pipeline import build
+        from compress.recipe import Recipe
+        from tests._tiny import sst2_slice
+        built = build(Recipe.from_json({recipe.to_json()!r}), sst2_slice(200, 32), Path({str(tmp_path)!r}),
+                      progress=False)
+        print("HIT" if built.steps[0].hit else "BUILT", built.model_dir)
+    """)
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-1500:] for o in outs]
+    words = sorted(o[0].split()[-2] for o in outs)
+    assert words == ["BUILT", "HIT"]
+    assert len({o[0].split()[-1] for o in outs}) == 1
+    assert not list(tmp_path.glob(".tmp-*"))

@@ -1,0 +1,89 @@
+import time
+
+import numpy as np
+import pytest
+
+from autotune.engines import EngineSpec, prepare
+from autotune.hardware import detect
+from autotune.measure import Measurement, measure
+from autotune.pool import WorkerError, assign_cores, run_pool, shard
+from autotune.runtime import Runtime
+from compress.batching import encode, make_batches
+from compress.errors import UserInputError
+from tests.tinymodels import make_tiny, sst2_rows
+
+CORES = detect().cores
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("pool")
+    model = make_tiny(root / "tiny")
+    spec, rows = sst2_rows(48)
+    batches = make_batches(encode(tokenizer, rows, 64), 4, "dynamic")
+    engine = prepare("ort-int8", model, root / "cache")
+    return model, root / "cache", engine, batches, spec, rows
+
+
+@pytest.mark.skipif(len(CORES) < 2, reason="needs two physical cores")
+def test_instances_pinned_to_own_cores_and_merge_exactly(setup):
+    _, _, engine, batches, _, _ = setup
+    two = run_pool(engine, batches, instances=2, threads=1, cores=CORES)
+    assert two.core_sets == (CORES[0], CORES[1])
+    for given, allowed in zip(two.core_sets, two.cpus_allowed):  # what /proc/<pid>/status said in each worker
+        assert allowed == ",".join(map(str, given)) or allowed == f"{given[0]}-{given[-1]}"
+    assert len(set(two.pids)) == 2
+    one = run_pool(engine, batches, instances=1, threads=1, cores=CORES)
+    assert np.array_equal(two.logits, one.logits)  # bit-identical, in original row order
+    assert len(two.latencies) == len(batches) and two.walls[0] > 0 and all(r > 10 for r in two.peak_rss_mb)
+
+
+def test_no_thread_control_is_unpinned(setup, tokenizer):
+    _, _, engine, _, _, rows = setup
+    batches = make_batches(encode(tokenizer, rows[:10], 64), 4, "fixed")
+    res = run_pool(engine, batches, instances=1, threads=None, cores=CORES)
+    assert res.core_sets == (None,)
+    assert res.logits.shape == (10, 2)
+
+
+def test_oversubscription_refused_with_one_line(setup):
+    _, _, engine, batches, _, _ = setup
+    n = len(CORES)
+    with pytest.raises(UserInputError) as err:
+        run_pool(engine, batches, instances=n, threads=2, cores=CORES)
+    assert "physical" in str(err.value) and "\n" not in str(err.value)
+    assert len(assign_cores(CORES, n, 2, allow_oversubscribe=True)) == n
+
+
+def test_shards_balanced_by_tokens(setup):
+    batches = setup[3]
+    parts = shard(batches, 2)
+    assert sorted(i for p in parts for i in p) == list(range(len(batches)))
+    cost = [sum(batches[i].features["input_ids"].size for i in p) for p in parts]
+    assert abs(cost[0] - cost[1]) <= max(b.features["input_ids"].size for b in batches)
+
+
+@pytest.mark.parametrize("factory,expect", [("raising_engine", "boom: engine exploded on purpose"),
+                                            ("dying_engine", "exit code 7")])
+def test_crashing_worker_fails_the_run_with_its_error(setup, factory, expect):
+    batches = setup[3]
+    spec = EngineSpec(f"tests.tinymodels:{factory}", "unused")
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match=expect):
+        run_pool(spec, batches, instances=min(2, len(CORES)), threads=1, cores=CORES, timeout_s=60)
+    assert time.monotonic() - start < 30
+
+
+def test_measure_end_to_end(setup):
+    model, cache, _, _, spec, rows = setup
+    rt = Runtime("ort-int8", "dynamic", batch_size=4, instances=min(2, len(CORES)), threads=1)
+    m = measure(model, rows, spec, rt, cache, repeats=2)
+    assert m.examples == len(rows) and m.throughput == pytest.approx(len(rows) / m.wall_s)
+    assert len(m.walls_s) == 2 and m.wall_s in m.walls_s
+    assert set(m.latency_ms) >= {"p50", "p90", "p99"} and 0 <= m.metrics["accuracy"] <= 1
+    assert m.energy_j > 0 and m.energy_method and m.energy_per_query_j == pytest.approx(m.energy_j / len(rows))
+    assert m.hardware["hash"] == detect().hash and m.software["onnxruntime"]
+    assert m.engine_meta["fused_ops"]["Attention"] == 2
+    assert Measurement.from_json(m.to_json()) == m
+    with pytest.raises(UserInputError):
+        measure(model, rows, spec, Runtime("ort-int8", instances=len(CORES) + 1, threads=1), cache)

@@ -1,0 +1,60 @@
+"""Recipe: JSON round trip, a stable content key, and impossible recipes refused in one line."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from transformers import BertConfig, RobertaConfig
+
+from compress.errors import UserInputError
+from compress.models import PACKAGED
+from compress.recipe import Recipe
+
+TEACHER = BertConfig(hidden_size=32, num_hidden_layers=4, num_attention_heads=4, intermediate_size=64)
+
+
+def test_json_round_trip_and_key():
+    r = Recipe(task="sst2", student_layers=3, heads_kept=6, ffn_kept=768, max_train_examples=1000, activation="relu")
+    assert r.teacher == PACKAGED
+    back = Recipe.from_json(r.to_json())
+    assert back == r and back.key() == r.key()
+    assert Recipe.from_dict(r.to_dict()) == r
+    assert replace(r, kd_lr=2e-4).key() != r.key()
+    assert len({Recipe(task="sst2").key(), Recipe(task="rte").key()}) == 2
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"task": "sst2", "layers": 3}', "unknown field"),
+    ('{"student_layers": 3}', "'task' is required"),
+    ('{"task": "sst2", "route": "random"}', "route"),
+    ('{"task": "sst2", "student_layers": 0}', "student_layers"),
+    ('{"task": "sst2", "activation": "tanh"}', "activation"),
+    ("{not json", "not valid JSON"),
+])
+def test_bad_json_refused(text, words):
+    with pytest.raises(UserInputError, match=words) as err:
+        Recipe.from_json(text)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("recipe, words", [
+    (Recipe(task="sst2", heads_kept=5), "heads_kept=5"),
+    (Recipe(task="sst2", student_layers=5), "deeper than the teacher"),
+    (Recipe(task="sst2", ffn_kept=65), "intermediate size 64"),
+    (Recipe(task="sst2", student_layers=0), "student_layers"),
+    (Recipe(task="sst2", heads_kept=0), "heads_kept"),
+])
+def test_impossible_recipes_refused(recipe, words):
+    with pytest.raises(UserInputError, match=words) as err:
+        recipe.validate(TEACHER)
+    assert "\n" not in str(err.value)
+
+
+def test_student_of_another_family_refused():
+    other = RobertaConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    with pytest.raises(UserInputError, match="roberta model but the teacher is bert"):
+        Recipe(task="sst2", student_init="some/roberta", student_layers=2).validate(TEACHER, other)
+
+
+def test_possible_recipe_passes():
+    Recipe(task="sst2", student_layers=2, heads_kept=2, ffn_kept=32, activation="relu").validate(TEACHER)

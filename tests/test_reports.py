@@ -1,0 +1,195 @@
+"""Reports from a real Optuna sqlite study: browser rendering, escaping, determinism, failed
+and infeasible trials kept off the front, one-line refusals."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.distributions import CategoricalDistribution
+from optuna.trial import TrialState, create_trial
+
+from compress.errors import UserInputError
+from reports import pareto
+from reports.build import Inputs, write
+from reports.load import load_run
+
+EVIL = "<script>alert(1)</script>"
+DIST = {"k": CategoricalDistribution([0, 1, 2, 3, 4, 5, 6, 7])}
+
+
+def measurement(tp: float, acc: float, p99: float, metric: str = "accuracy", engine: str = "ort-int8",
+                layout=(1, 2), measured: bool = False) -> dict:
+    rt = {"engine": engine, "padding": "dynamic", "batch_size": 8, "instances": layout[0], "threads": layout[1],
+          "max_length": None, "allow_oversubscribe": False}
+    return {"throughput": tp, "latency_ms": {"p50": p99 / 2, "p90": p99 * 0.8, "p99": p99, "mean": p99 / 2},
+            "metrics": {metric: acc}, "energy_j": 8.0, "energy_per_query_j": 0.004,
+            "energy_method": "RAPL package counters" if measured else "cpu-time×TDP estimate (4.00 W/core)",
+            "energy_measured": measured, "runtime": rt, "examples": 436, "core_sets": [[0, 1]]}
+
+
+def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: str = "accuracy",
+        layers=3, heads=6, error: str | None = None) -> None:
+    recipe = {"task": study.user_attrs["task"], "student_layers": layers, "route": "subset",
+              "heads_kept": heads, "ffn_kept": 768}
+    m = measurement(tp, acc, p99, metric, layout=(2, 1) if k % 2 else (1, 2))
+    attrs = {"recipe": recipe, "recipe_key": f"key{k}", "runtime": m["runtime"]}
+    if error:
+        study.add_trial(create_trial(state=TrialState.FAIL, params={"k": k}, distributions=DIST,
+                                     user_attrs={**attrs, "error": error, "constraints": [1.0]}))
+        return
+    cons = [floor - acc]
+    study.add_trial(create_trial(values=[acc, tp], params={"k": k}, distributions=DIST, user_attrs={
+        **attrs, "measurement": m, "model_dir": f"/cache/m{k}", "constraints": cons, "feasible": cons[0] <= 0}))
+
+
+def make_study(storage: str, name: str, task: str, metric: str, note: str = "") -> optuna.Study:
+    study = optuna.create_study(storage=storage, study_name=name, directions=["maximize", "maximize"])
+    floor = 0.88
+    for key, value in {"task": task, "metric": metric, "floor": floor, "floor_rule": "teacher − 1.0 points",
+                       "hardware": {"hash": "abc123", "cpu_model": "Test CPU", "cores": [[0], [1]]},
+                       "config": {"preset": "quick"},
+                       "references": {"teacher_metrics": {metric: 0.89},
+                                      "baseline": measurement(20.0, 0.89, 60.0, metric, "torch-fp32", (1, None)),
+                                      "teacher_ort_int8": measurement(80.0, 0.885, 15.0, metric),
+                                      "notes": [note] if note else []}}.items():
+        study.set_user_attr(key, value)
+    add(study, 0, 100.0, 0.890, 20.0, floor, metric, layers=6, heads=12)  # front
+    add(study, 1, 150.0, 0.882, 14.0, floor, metric)  # dominated by trial 2 on throughput
+    add(study, 2, 200.0, 0.885, 12.0, floor, metric)  # front
+    add(study, 3, 300.0, 0.881, 8.0, floor, metric, layers=2)  # front, the fastest feasible
+    add(study, 4, 900.0, 0.800, 2.0, floor, metric, layers=1, heads=2)  # fastest of all, but infeasible
+    add(study, 5, 0, 0, 0, floor, metric, error=f"RuntimeError: out of memory {EVIL}")
+    return study
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    storage = f"sqlite:///{run / 'study.db'}"
+    make_study(storage, "sst2-quick", "sst2", "accuracy")
+    make_study(storage, f"evil-{EVIL}", EVIL, f"acc {EVIL}", note=f"note {EVIL}")
+    (run / "deploy").mkdir()
+    (run / "deploy" / "sst2.json").write_text(json.dumps({
+        "task": "sst2", "study": "sst2-quick", "trial": 3, "throughput": 310.0, "latency_p50_ms": 4.0,
+        "latency_p99_ms": 8.5, "dev_score": 0.881, "heldout_score": 0.872, "recipe": {}, "runtime": {}}))
+    (run / "table2.json").write_text(json.dumps({"task": "sst2", "baseline": {"throughput": 50.0, "label": "1×2"},
+        "rows": [{"measurement": {"throughput": 50.0, "runtime": {"instances": 1, "threads": 2},
+                                  "metrics": {"accuracy": 0.88}}},
+                 {"instances": 2, "threads": 1, "throughput": 90.0, "accuracy": 0.88}]}))
+    (run / "ablation.json").write_text(json.dumps({"task": "sst2", "metric": "accuracy", "steps": [
+        {"name": "baseline: PyTorch fp32", "throughput": 20.0, "accuracy": 0.89},
+        {"name": "+ ORT int8", "throughput": 80.0, "accuracy": 0.885},
+        {"name": f"+ distil {EVIL}", "throughput": 240.0, "accuracy": 0.883},
+        {"name": "+ 2×1 instances", "throughput": 400.0, "speedup": 20.0, "accuracy": 0.883}]}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def report(run_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report")
+    write(Inputs(run_dir=run_dir, out_dir=out))
+    return out
+
+
+PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(String(e.message || (e.target && e.target.src) || e)), true);
+const origError = console.error;
+console.error = (...a) => { window.__errors.push(a.join(' ')); origError(...a); };
+window.addEventListener('load', () => {  // synchronous: --dump-dom is taken right after load
+  const imgs = Array.from(document.images);
+  const pre = document.createElement('pre'); pre.id = 'results';
+  pre.textContent = JSON.stringify({widths: imgs.map(i => i.complete ? i.naturalWidth : -1),
+                                    errors: window.__errors, scripts: document.querySelectorAll('script').length});
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_report_renders_in_headless_chromium(report):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium not installed: `apt-get install -y chromium` (make test installs it)")
+    page = report / "probe.html"
+    html = (report / "report.html").read_text()
+    page.write_text(html.replace("<head>", "<head>" + PROBE, 1))
+    with tempfile.TemporaryDirectory() as profile:
+        proc = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--virtual-time-budget=10000",
+             "--dump-dom", page.resolve().as_uri()],
+            capture_output=True, text=True, timeout=60)
+    found = re.search(r'<pre id="results">(.*?)</pre>', proc.stdout, re.S)
+    assert found, f"no probe results; chromium said: {proc.stderr[-2000:]}"
+    results = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    # 2 Pareto plots × 2 tasks + Table 2 + ablation
+    assert len(results["widths"]) == 6 and all(w > 0 for w in results["widths"]), results
+    assert results["errors"] == [], results
+    assert results["scripts"] == 1  # the probe only: no stored text became a script
+
+
+def test_stored_html_is_escaped(report):
+    html = (report / "report.html").read_text()
+    md = (report / "report.md").read_text()
+    assert "<script" not in html and "<script" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in md
+    assert "note &lt;script&gt;" in html  # notes, errors and labels too
+    assert "data:image/png;base64," in html and "http" not in html.replace("http-equiv", "")
+
+
+def test_regenerating_gives_identical_outputs(run_dir, report, tmp_path):
+    write(Inputs(run_dir=run_dir, out_dir=tmp_path))
+    for name in ("trials.csv", "best_recipes.csv", "table2.csv", "ablation.csv", "report.md", "report.html"):
+        assert (tmp_path / name).read_bytes() == (report / name).read_bytes(), name
+
+
+def test_failed_and_infeasible_are_marked_never_on_the_front(run_dir, report):
+    sst2 = next(r for r in load_run(run_dir) if r.task == "sst2")
+    status = dict(zip(sst2.trials["trial"], sst2.trials["status"]))
+    assert status == {0: "feasible", 1: "feasible", 2: "feasible", 3: "feasible", 4: "infeasible", 5: "fail"}
+    for axis in (pareto.THROUGHPUT, pareto.P99):
+        assert list(pareto.front(sst2.trials, axis)["trial"]) == ([0, 2, 3] if axis is pareto.THROUGHPUT
+                                                                  else [3, 2, 0])
+    assert sst2.chosen()["trial"] == 3  # the deployed one, not the faster infeasible trial 4
+    html = (report / "report.html").read_text()
+    assert 'class="infeasible"><td>4</td>' in html and 'class="fail"><td>5</td>' in html
+    assert "RuntimeError: out of memory" in html
+    csv = (report / "trials.csv").read_text()
+    assert ",infeasible," in csv and ",fail," in csv
+    best = (report / "best_recipes.csv").read_text().splitlines()
+    assert any(line.startswith("sst2,") and "0.8720" in line and "310.0" in line for line in best), best
+
+
+def test_pareto_mask_matches_optuna():
+    import numpy as np
+    from optuna.study._multi_objective import _is_pareto_front
+
+    rng = np.random.default_rng(0)
+    pts = rng.random((40, 2))
+    ours = pareto.pareto_mask(pts[:, 0], pts[:, 1], x_larger_is_better=True)
+    assert (ours == _is_pareto_front(-pts, assume_unique_lexsorted=False)).all()
+
+
+def test_bad_input_is_one_line(tmp_path, run_dir):
+    from autotune.cli import main
+
+    with pytest.raises(UserInputError, match="no study.db in it"):
+        load_run(tmp_path)
+    empty = tmp_path / "empty"
+    optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'e.db'}")
+    with pytest.raises(UserInputError, match="holds no study"):
+        load_run(empty, f"sqlite:///{tmp_path / 'e.db'}")
+    bad = tmp_path / "table2.json"
+    bad.write_text("{\n oops")
+    with pytest.raises(UserInputError, match=r"table2.json:2: malformed JSON"):
+        write(Inputs(run_dir=run_dir, out_dir=tmp_path / "out", table2=bad))
+    assert main(["report", "--run", str(tmp_path / "nope")]) == 2
+    assert main(["report", "--run", str(run_dir), "--study", "sst2-quick", "--out", str(tmp_path / "o")]) == 0
+    assert (tmp_path / "o" / "report.html").is_file()

@@ -1,0 +1,146 @@
+"""The sweep with real processes, a real sqlite Optuna storage and a tiny random teacher."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.conftest import ROOT
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+RECIPE = {"teacher_epochs": 1, "max_train_examples": 200, "kd_epochs": 1, "redistill_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, tokenizer):
+    """A tiny random BERT teacher (with the packaged tokenizer) and a shared artifact cache."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    root = tmp_path_factory.mktemp("sweep")
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                     intermediate_size=64, max_position_embeddings=128, num_labels=2)
+    BertForSequenceClassification(cfg).save_pretrained(root / "teacher")
+    tokenizer.save_pretrained(root / "teacher")
+    (root / "recipe.json").write_text(json.dumps(RECIPE))
+    return root
+
+
+def sweep_args(tiny: Path, data_dir: Path, run: str, *extra: str) -> list[str]:
+    floor = [] if "--floor" in extra else ["--floor-below-teacher", "100"]
+    return [sys.executable, str(ROOT / "run_sweep.py"), "sweep", "--task", "sst2", "--data-dir", str(data_dir),
+            "--teacher", str(tiny / "teacher"), "--recipe-json", str(tiny / "recipe.json"),
+            "--run-dir", str(tiny / run), "--cache-dir", str(tiny / "cache"), "--student-layers", "2,1",
+            "--heads", "4,2", "--ffn", "64", "--engines", "ort-fp32", "--batch-sizes", "16",
+            "--layouts", "1x1,2x1", "--eval-limit", "48", "--heartbeat", "1", *floor, *extra]
+
+
+def run_sweep(*args, timeout=600):
+    env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(Path(args[0][args[0].index("--run-dir") + 1]).parent))
+    return subprocess.run(args[0], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+def load(tiny: Path, run: str) -> optuna.Study:
+    return optuna.load_study(study_name="sst2-quick", storage=f"sqlite:///{tiny / run / 'study.db'}")
+
+
+def states(study):
+    return [t.state.name for t in study.get_trials(deepcopy=False)]
+
+
+def test_sweep_end_to_end_writes_deploy_config_and_failed_trial_reason(tiny, data_dir):
+    out = run_sweep(sweep_args(tiny, data_dir, "e2e", "--n-trials", "4", "--engines", "ort-fp32,ort-cuda-fp16"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    st = load(tiny, "e2e")
+    failed = [t for t in st.trials if t.state.name == "FAIL"]
+    complete = [t for t in st.trials if t.state.name == "COMPLETE"]
+    assert len(failed) + len(complete) == 4 and complete
+    assert failed, "the seeded sampler picks the CUDA engine at least once"
+    assert all("CUDA" in t.user_attrs["error"] for t in failed)  # the reason is stored, the sweep went on
+    cfg = json.loads((tiny / "e2e" / "deploy" / "sst2.json").read_text())
+    assert cfg["runtime"]["engine"] == "ort-fp32"
+    assert 0.0 <= cfg["heldout_score"] <= 1.0 and cfg["throughput"] > 0
+    assert cfg["hardware_id"] and cfg["core_sets"]
+    refs = st.user_attrs["references"]
+    assert refs["baseline"]["runtime"]["padding"] == "fixed" and refs["baseline"]["runtime"]["batch_size"] == 1
+    # deploy picks the config for this hardware
+    dep = subprocess.run([sys.executable, str(ROOT / "run_sweep.py"), "deploy", "--results", str(tiny / "e2e"),
+                          "--task", "sst2"], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert dep.returncode == 0, dep.stderr
+    assert json.loads(dep.stdout)["trial"] == cfg["trial"]
+
+
+def test_kill_9_then_rerun_loses_nothing_and_finishes_budget(tiny, data_dir):
+    # its own seed: nothing cached, so trials take long enough to be caught mid-run
+    args = sweep_args(tiny, data_dir, "killed", "--n-trials", "5", "--seed", "1")
+    env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    before = {}
+    deadline = time.time() + 400
+    try:
+        while time.time() < deadline:
+            time.sleep(0.2)
+            if not (tiny / "killed" / "study.db").exists():
+                continue
+            try:
+                trials = load(tiny, "killed").get_trials(deepcopy=False)
+            except Exception:
+                continue
+            done = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}
+            if done and any(t.state.name == "RUNNING" for t in trials):
+                before = done
+                break
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert before, "no completed trial before the kill"
+    time.sleep(3)  # heartbeat grace period (2 × 1 s)
+    out = run_sweep(args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    st = load(tiny, "killed")
+    after = {t.number: t.values for t in st.trials if t.state.name == "COMPLETE"}
+    assert all(after[n] == v for n, v in before.items())  # no completed trial lost or changed
+    assert len(after) == 5  # the budget is finished
+    stale = [t for t in st.trials if t.state.name == "FAIL"]
+    assert stale and all("error" not in t.user_attrs for t in stale)  # the killed trial, failed by heartbeat
+    assert "RUNNING" not in states(st)
+
+
+def test_two_workers_share_one_study(tiny, data_dir):
+    env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
+    args = sweep_args(tiny, data_dir, "two", "--n-trials", "4", "--no-report")
+    procs = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    errs = [p.communicate(timeout=600)[1] for p in procs]
+    assert all(p.returncode == 0 for p in procs), errs[0][-2000:] + errs[1][-2000:]
+    st = load(tiny, "two")
+    numbers = [t.number for t in st.trials]
+    assert len(numbers) == len(set(numbers))
+    assert sum(s == "COMPLETE" for s in states(st)) >= 4
+    assert "RUNNING" not in states(st)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--heads", ""], "search space: heads_kept is empty"),
+    (["--layouts", "2x2"], "2 instances x 2 threads needs 4 physical cores; this machine has 2"),
+    (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "cannot open the Optuna storage"),
+    (["--floor", "0.99"], "is above the teacher's own dev score"),
+])
+def test_bad_input_is_refused_with_one_line(tiny, data_dir, extra, message):
+    out = run_sweep(sweep_args(tiny, data_dir, "bad", "--n-trials", "1", *extra))
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert message in lines[-1] and lines[-1].startswith("error: ")
+    assert not any("Traceback" in ln for ln in lines)
+    if "--floor" not in extra:  # refused before any work: nothing trained, nothing stored
+        assert not (tiny / "bad" / "study.db").exists() or "--storage" in extra
