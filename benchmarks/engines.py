@@ -31,6 +31,8 @@ def main() -> int:
     p.add_argument("--cache-dir", default=str(ROOT / ".cache" / "bench"))
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None, help="pin one instance to this many cores (default: "
+                   "library default threads, no pinning — the out-of-the-box baseline)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -38,11 +40,11 @@ def main() -> int:
     rows = limit_rows(data.splits["dev"], args.limit)
     model = classifier_dir(args.model, data.spec.num_labels, args.cache_dir)
     runs = {
-        "torch-fp32 pad-to-max": Runtime("torch-fp32", "fixed", 1, instances=1, threads=None),
-        "ort-int8 fused, dynamic length": Runtime("ort-int8", "dynamic", 1, instances=1, threads=None),
+        "torch-fp32 pad-to-max": Runtime("torch-fp32", "fixed", 1, instances=1, threads=args.threads),
+        "ort-int8 fused, dynamic length": Runtime("ort-int8", "dynamic", 1, instances=1, threads=args.threads),
     }
     res = {k: measure(model, rows, data.spec, rt, args.cache_dir, repeats=args.repeats) for k, rt in runs.items()}
-    print(f"model {model}, SST-2 dev {len(rows)} rows, batch 1, library default threads, median of {args.repeats}")
+    print(f"model {model}, SST-2 dev {len(rows)} rows, batch 1, threads {args.threads or 'library default'}, median of {args.repeats}")
     for k, m in res.items():
         print(f"  {k:<32} {m.throughput:8.1f} ex/s  p50 {m.latency_ms['p50']:6.2f} ms  accuracy {m.metrics['accuracy']:.4f}"
               f"  fused {m.engine_meta.get('fused_ops', '-')}")

@@ -1,21 +1,18 @@
-"""Content-keyed artifact cache: a file is stored under the hash of what it was made from,
-so a re-run (or another trial) with the same inputs reuses it, and a half-written file is
-never seen (build in a temp dir, then ``os.rename``)."""
+"""Derived files (ONNX exports, quantised graphs, seeded heads) in the same content-keyed
+cache as the compression steps, grouped by kind: ``cache_dir/<kind>/<key>``."""
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-log = logging.getLogger(__name__)
+from compress.cache import content_key, get_or_build
+
+__all__ = ["cached", "content_key", "hash_dir"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".onnx", ".data")
-_SKIP = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+_SKIP = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "meta.json")
 
 
 def hash_dir(path: str | os.PathLike) -> str:
@@ -30,28 +27,12 @@ def hash_dir(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def content_key(*parts: Any) -> str:
-    """A short stable key of JSON-able parts."""
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def cached(cache_dir: str | os.PathLike, kind: str, key: str, build: Callable[[Path], None]) -> Path:
-    """``cache_dir/kind/key``, built by ``build(tmp_dir)`` on a miss and renamed into place atomically."""
-    final = Path(cache_dir) / kind / key
-    if final.is_dir():
-        log.debug("cache hit %s", final)
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=final.parent))
-    try:
+    """``cache_dir/kind/key``, built by ``build(tmp_dir)`` on a miss (locked, renamed into place)."""
+
+    def with_meta(tmp: Path) -> dict:
         build(tmp)
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process won the race: keep theirs
-            if not final.is_dir():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
+        return {"kind": kind, "key": key}
+
+    path, _ = get_or_build(Path(cache_dir) / kind, key, with_meta)
+    return path

@@ -53,7 +53,7 @@ def test_export_is_cached_by_content(models):
     b = export_onnx(models["tiny"], models["cache"])
     assert a.path == b.path and b.path.stat().st_mtime_ns == mtime
     assert export_onnx(models["pruned"], models["cache"]).key != a.key
-    assert not [p for p in (models["cache"] / "onnx").iterdir() if p.name.startswith(".")]  # no temp dirs left
+    assert not [p for p in (models["cache"] / "onnx").iterdir() if p.name.startswith(".tmp")]  # no temp dirs left
 
 
 def test_int8_logits_close_to_fp32(models):
