@@ -111,8 +111,14 @@ def table2(inp: StudyInput, model_dir: Path, engine: str = "ort-int8", batch_siz
 
 
 def ablation(inp: StudyInput, teacher: Path, student: Path, pruned: Path | None,
-             usd_per_hour: float | None = None, physical_cores: int | None = None) -> dict[str, Any]:
-    """Table 3: baseline → dynamic length → distillation → int8 + graph opt → multi-instance → pruning."""
+             usd_per_hour: float | None = None, physical_cores: int | None = None,
+             pick: tuple[Path, Runtime] | None = None) -> dict[str, Any]:
+    """Table 3: baseline → dynamic length → distillation → int8 + graph opt → multi-instance → pruning.
+
+    With ``pick`` (a sweep's chosen model and runtime) two more rows are measured in the same
+    run: the pick itself, and the teacher as ORT int8 under the pick's very runtime, so the
+    pick's gain over the baseline and over the int8 teacher are both same-run ratios.
+    """
     from autotune.hardware import detect
 
     cores = physical_cores or detect().physical_cores
@@ -143,17 +149,37 @@ def ablation(inp: StudyInput, teacher: Path, student: Path, pruned: Path | None,
     if pruned is not None:
         steps.append({"name": "+ pruning", "description": "heads/FFN pruned student, same runtime",
                       "model_dir": str(pruned), **_row("+ pruning", run_one(inp, pruned, best_rt, "+ pruning"), metric)})
+    if pick is not None:
+        pick_dir, pick_rt = pick
+        steps.append({"name": "sweep pick", "description": f"the sweep's chosen recipe, {pick_rt.label}",
+                      "model_dir": str(pick_dir), **_row("sweep pick", run_one(inp, pick_dir, pick_rt, "sweep pick"), metric)})
+        ref_rt = replace(pick_rt, engine="ort-int8")
+        steps.append({"name": "reference: teacher ORT int8", "description": f"the teacher, {ref_rt.label}",
+                      "model_dir": str(teacher), "reference": True,
+                      **_row("reference: teacher ORT int8", run_one(inp, teacher, ref_rt, "teacher ort-int8 pick runtime"), metric)})
     for i, s in enumerate(steps):
         s["step"] = i
         s["speedup"] = s["throughput"] / steps[0]["throughput"]
-        s["step_gain"] = s["throughput"] / steps[i - 1]["throughput"] if i else 1.0
+        s["step_gain"] = s["throughput"] / steps[i - 1]["throughput"] if i and not s.get("reference") else None
+        if i == 0:
+            s["step_gain"] = 1.0
         s["usd_per_100m"] = usd_per_100m_queries(s["throughput"], usd_per_hour) if usd_per_hour is not None else None
     result = {"study": "ablation", "task": inp.spec.name, "metric": metric, "usd_per_hour": usd_per_hour,
               "physical_cores": cores, "examples": len(inp.examples), "notes": list(inp.notes), "steps": steps}
+    if pick is not None:
+        result["pick"] = {"speedup_over_baseline": steps[-2]["throughput"] / steps[0]["throughput"],
+                          "speedup_over_teacher_int8": steps[-2]["throughput"] / steps[-1]["throughput"],
+                          "accuracy": steps[-2]["accuracy"], "teacher_accuracy": steps[0]["accuracy"]}
     frame = pd.DataFrame([
         {"step": s["name"], "examples/s": s["throughput"], "step ×": s["step_gain"], "cumulative ×": s["speedup"],
          metric: s["accuracy"], "USD / 100M queries": s["usd_per_100m"]} for s in steps])
-    _write(inp.out_dir, "ablation", result, _title(result, "Table 3: ablation"), frame)
+    title = _title(result, "Table 3: ablation")
+    if pick is not None:
+        p = result["pick"]
+        title += (f"\n\nSweep pick: {p['speedup_over_baseline']:.1f}× the baseline and "
+                  f"{p['speedup_over_teacher_int8']:.2f}× the ORT int8 teacher under the same runtime; "
+                  f"{metric} {p['accuracy']:.4f} vs teacher {p['teacher_accuracy']:.4f} (same run, same rows).")
+    _write(inp.out_dir, "ablation", result, title, frame)
     return result
 
 

@@ -9,9 +9,7 @@ import textwrap
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
 from compress import train as training
 from compress.errors import UserInputError

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from autotune.commands.study_common import add_study_args, model_dir, prepare_input
 from autotune.cost import USD_PER_HOUR_HELP
+from compress.errors import UserInputError
 
 
 def add_parser(sub) -> None:
@@ -16,6 +17,8 @@ def add_parser(sub) -> None:
     p.add_argument("--student", required=True, help="distilled student directory")
     p.add_argument("--pruned", default=None, help="pruned student directory (the last step is skipped without it)")
     p.add_argument("--usd-per-hour", type=float, default=None, help=USD_PER_HOUR_HELP)
+    p.add_argument("--pick", default=None, help="a sweep's deployment config (deploy/<task>.json): adds its recipe "
+                   "and the teacher as ORT int8 under the same runtime, measured in this run")
     p.set_defaults(func=run)
 
 
@@ -24,6 +27,17 @@ def run(args: argparse.Namespace) -> int:
 
     inp = prepare_input(args)
     pruned = model_dir(args.pruned, inp) if args.pruned else None
-    ablation(inp, model_dir(args.teacher, inp), model_dir(args.student, inp), pruned, args.usd_per_hour)
+    ablation(inp, model_dir(args.teacher, inp), model_dir(args.student, inp), pruned, args.usd_per_hour,
+             pick=_pick(args.pick) if args.pick else None)
     print((Path(inp.out_dir) / "ablation.md").read_text())
     return 0
+
+
+def _pick(path: str):
+    from autotune.deploy import find_configs
+    from autotune.runtime import Runtime
+
+    config = find_configs([Path(path)])
+    if len(config) != 1:
+        raise UserInputError(f"--pick {path}: expected one deployment config, found {len(config)}")
+    return Path(config[0].model_dir), Runtime.from_dict(config[0].runtime)
