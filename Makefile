@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/data
-RUN ?= runs/quick
+RUN ?= runs/sst2-quick
 
-.PHONY: setup test demo clean
+.PHONY: setup test demo clean chromium
 
 setup: $(VENV)/.installed
 
@@ -17,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-test: setup
+# The report test renders report.html in Debian's headless Chromium.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup chromium
 	$(PY) -m pytest -q tests
 
 demo: setup

@@ -41,7 +41,7 @@ PRESETS: dict[str, Preset] = {
             engines=("ort-int8", "ort-fp32"),
             batch_sizes=(1, 8),
         ),
-        recipe=dict(teacher_epochs=1.0, max_train_examples=6000, kd_epochs=1.0, redistill_epochs=1.0),
+        recipe=dict(teacher_epochs=1.0, max_train_examples=10000, kd_epochs=1.0, redistill_epochs=1.0),
         measure_repeats=2,
         eval_limit=None,
         build_seconds_per_model=70.0,

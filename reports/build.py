@@ -91,6 +91,9 @@ def fixed_section(title: str, frame: pd.DataFrame, shown: pd.DataFrame, chart, f
 
 def build(inp: Inputs) -> Document:
     results = load_run(inp.run_dir, inp.storage, inp.study)
+    # every input is read before anything is drawn, so bad input stops the report at once
+    t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
+    ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
     out = Path(inp.out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -105,14 +108,14 @@ def build(inp: Inputs) -> Document:
         f"USD per 100M queries assumes {inp.usd_per_hour:.4g} USD per hour for the whole measured machine"
         + (" (an example price, about a small 2-vCPU cloud VM; pass --usd-per-hour)."
            if inp.usd_per_hour == tables.EXAMPLE_USD_PER_HOUR else " (--usd-per-hour)."),
+        "Recipe: L = layers kept (g: greedy layer drop), H = attention heads kept per layer, F = FFN neurons "
+        "kept per layer; =T is the teacher's own size.",
         "Energy per 1,000 queries: 'measured' comes from RAPL counters; 'estimated' is CPU time × TDP per core."))]
     sections += [task_section(i, r, fig_dir) for i, r in enumerate(results)]
-    t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
     if not t2.empty:
         t2.to_csv(out / "table2.csv", index=False, float_format=FLOAT_FORMAT)
         sections.append(fixed_section("Table 2: instances × threads", t2, tables.table2(t2), charts.table2,
                                       fig_dir, "table2"))
-    ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
     if not ab.empty:
         ab.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
         sections.append(fixed_section("Table 3: cumulative speed-up ladder", ab, tables.ablation(ab),

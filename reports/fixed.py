@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 TABLE2_COLUMNS = ["source", "task", "layout", "instances", "threads", "throughput", "speedup",
                   "accuracy", "latency_p99_ms", "baseline"]
 ABLATION_COLUMNS = ["source", "task", "step", "name", "throughput", "speedup", "step_gain", "accuracy",
-                    "metric", "description"]
+                    "metric", "description", "reference", "usd_per_100m"]
 ROW_KEYS = ("rows", "cells", "steps", "results", "measurements", "ladder")
 
 
@@ -84,35 +84,41 @@ def _throughput(row: Any, path: Path) -> float:
     return float(value)
 
 
+def _layout(n: Any, t: Any) -> str:
+    return f"{n}×{'default' if t is None else t}"
+
+
 def read_table2(files: Iterable[Path]) -> pd.DataFrame:
+    """One row per layout in file order, the stored baseline (if any) first."""
     out = []
     for path in files:
         head, rows = _rows(read_json(path, "table2"), path)
+        base = head.get("baseline") if isinstance(head.get("baseline"), dict) else None
+        if base is not None:
+            rows = [{**base, "label": f"{base.get('label') or 'baseline'} (baseline)"}, *rows]
         tputs = [_throughput(r, path) for r in rows]
         layouts = [(_get(r, "instances"), _get(r, "threads")) for r in rows]
-        base, base_label = _table2_baseline(head, rows, tputs, layouts)
+        base_tp, base_label = (tputs[0], str(base.get("label") or "baseline")) if base else _default_base(tputs, layouts)
         for r, tp, (n, t) in zip(rows, tputs, layouts):
             speedup = _get(r, "speedup", "speed_up")
-            out.append({"source": str(path), "task": str(head.get("task", "")), "layout": f"{n}×{t}",
+            label = _layout(n, t) + (" (baseline)" if r is rows[0] and base else "")
+            out.append({"source": str(path), "task": str(head.get("task", "")), "layout": label,
                         "instances": n, "threads": t, "throughput": tp,
-                        "speedup": float(speedup) if speedup is not None else tp / base,
+                        "speedup": float(speedup) if speedup is not None else tp / base_tp,
                         "accuracy": _accuracy(r, head.get("metric")), "latency_p99_ms": _p99(r),
                         "baseline": base_label})
-    df = pd.DataFrame(out, columns=TABLE2_COLUMNS)
-    return df.sort_values(["source", "instances", "threads"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame(out, columns=TABLE2_COLUMNS)
 
 
-def _table2_baseline(head: dict, rows: list[dict], tputs: list[float], layouts) -> tuple[float, str]:
-    """The stored baseline, else one instance with the most threads (a plain single process)."""
-    base = head.get("baseline")
-    if isinstance(base, dict) and isinstance(_get(base, "throughput"), (int, float)):
-        return float(_get(base, "throughput")), str(base.get("label") or "stored baseline")
+def _default_base(tputs: list[float], layouts) -> tuple[float, str]:
+    """Without a stored baseline: one instance with the most threads (a plain single process)."""
     singles = [i for i, (n, _) in enumerate(layouts) if n == 1]
     i = max(singles, key=lambda j: layouts[j][1] or 0) if singles else 0
-    return tputs[i], f"{layouts[i][0]}×{layouts[i][1]}"
+    return tputs[i], _layout(*layouts[i])
 
 
 def read_ablation(files: Iterable[Path]) -> pd.DataFrame:
+    """The ladder in file order; rows marked ``reference`` are shown but break no step gain."""
     out = []
     for path in files:
         head, rows = _rows(read_json(path, "ablation"), path)
@@ -122,12 +128,12 @@ def read_ablation(files: Iterable[Path]) -> pd.DataFrame:
         for i, (r, tp) in enumerate(zip(rows, tputs)):
             speedup = _get(r, "speedup", "cumulative_speedup", "speed_up")
             speedup = float(speedup) if speedup is not None else tp / tputs[0]
-            name = r.get("name") or r.get("step") or r.get("label") or f"step {i}"
-            out.append({"source": str(path), "task": str(head.get("task", "")), "step": i, "name": str(name),
-                        "throughput": tp, "speedup": speedup,
-                        "step_gain": speedup / prev if prev else 1.0,
-                        "accuracy": _accuracy(r, metric), "metric": str(metric or "accuracy"),
-                        "description": str(r.get("description", ""))})
-            prev = speedup
-    df = pd.DataFrame(out, columns=ABLATION_COLUMNS)
-    return df.sort_values(["source", "step"], kind="stable").reset_index(drop=True)
+            reference = bool(r.get("reference"))
+            gain = r["step_gain"] if "step_gain" in r else (None if reference else speedup / prev if prev else 1.0)
+            out.append({"source": str(path), "task": str(head.get("task", "")), "step": i,
+                        "name": str(r.get("name") or r.get("label") or f"step {i}"), "throughput": tp,
+                        "speedup": speedup, "step_gain": gain, "accuracy": _accuracy(r, metric),
+                        "metric": str(metric or "accuracy"), "description": str(r.get("description", "")),
+                        "reference": reference, "usd_per_100m": r.get("usd_per_100m")})
+            prev = prev if reference else speedup
+    return pd.DataFrame(out, columns=ABLATION_COLUMNS)

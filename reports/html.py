@@ -15,7 +15,7 @@ CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:13px}th,td{border:1px solid #ccc;padding:3px 7px;
 text-align:left}th{background:#f1f3f5}img{max-width:100%;height:auto;display:block;margin:.5em 0}
 caption{text-align:left;font-weight:600;padding:.3em 0}details{margin-bottom:1.5em}
-tr.infeasible td{background:#fdecea}tr.fail td{background:#fff4e5}"""
+tr.infeasible td{background:#fdecea}.wide{overflow-x:auto}tr.fail td{background:#fff4e5}"""
 
 
 def esc(text: object) -> str:
@@ -35,7 +35,8 @@ def table(t: Table) -> str:
     for row in t.frame.itertuples(index=False):
         cls = f' class="{esc(row[status])}"' if status is not None else ""
         rows.append(f"<tr{cls}>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>")
-    body = f"<table><caption>{esc(t.caption)}</caption><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    body = (f'<div class="wide"><table><caption>{esc(t.caption)}</caption><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
     return f"<details><summary>{esc(t.caption)}</summary>{body}</details>" if t.collapsed else body
 
 

@@ -6,14 +6,16 @@ have no values and are listed in the report instead of plotted.
 """
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from reports.figures import figure
+from reports.figures import figure, plain_log_x
 from reports.load import TaskResults
+from reports.tables import layout
 
 
 @dataclass(frozen=True)
@@ -21,13 +23,13 @@ class Axis:
     """Which speed column goes on x, and whether larger is better."""
 
     column: str
+    name: str  # for titles
     label: str
     larger_is_better: bool
-    reference_key: str  # how to read it from a measurement dict
 
 
-THROUGHPUT = Axis("throughput", "throughput (examples/s, log scale)", True, "throughput")
-P99 = Axis("latency_p99_ms", "p99 latency per batch (ms, log scale)", False, "p99")
+THROUGHPUT = Axis("throughput", "throughput", "throughput (examples/s, log scale)", True)
+P99 = Axis("latency_p99_ms", "p99 latency", "p99 latency per batch (ms, log scale)", False)
 
 
 def pareto_mask(x: np.ndarray, y: np.ndarray, x_larger_is_better: bool) -> np.ndarray:
@@ -90,15 +92,16 @@ def plot(res: TaskResults, axis: Axis, path: Path) -> Path:
             ax.scatter([x], [y], s=260, facecolors="none", edgecolors="green", linewidths=2, zorder=6,
                        label="chosen recipe")
             ax.annotate(mpl_text(f"chosen: trial {chosen['trial']}\n{chosen['recipe']}, {chosen['engine']}, "
-                                 f"{chosen['instances']}×{chosen['threads']}"),
+                                 f"{layout(chosen['instances'], chosen['threads'])}"),
                         (x, y), xytext=(-12, -34), textcoords="offset points", ha="right", fontsize=8,
                         arrowprops={"arrowstyle": "->", "color": "green"}, color="darkgreen")
-        ax.set_xscale("log")
+        plain_log_x(ax)
         ax.set_xlabel(axis.label)
-        ax.set_ylabel(mpl_text(f"{res.metric} (dev, search split)"))
-        failed = int((t["state"] == "FAIL").sum())
+        ax.set_ylabel(mpl_text(textwrap.shorten(f"{res.metric} (dev, search split)", 60, placeholder="…")))
+        failed = int((t["state"] != "COMPLETE").sum())
         better = "higher" if axis.larger_is_better else "lower"
-        ax.set_title(mpl_text(f"{res.task}: {res.metric} vs {axis.column.replace('_', ' ')} "
-                              f"({len(done)} completed, {failed} failed not plotted; {better} x is better)"))
+        head = textwrap.shorten(f"{res.task}: {res.metric} vs {axis.name}", 95, placeholder="…")
+        ax.set_title(mpl_text(f"{head}\n{len(done)} completed, {failed} failed or unfinished (not plotted, listed below); "
+                              f"{better} x is better"))
         ax.legend(loc="best", framealpha=0.85)
     return path

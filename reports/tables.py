@@ -122,4 +122,5 @@ def ablation(df: pd.DataFrame) -> pd.DataFrame:
     return render(df, {"task": ("task", text), "name": ("step", text), "description": ("what", text),
                        "throughput": ("throughput (ex/s)", num(".1f")),
                        "speedup": ("cumulative speed-up", num(".2f")), "step_gain": ("this step", num(".2f")),
-                       "accuracy": ("accuracy", num(".4f")), "metric": ("metric", text)})
+                       "accuracy": ("accuracy", num(".4f")), "metric": ("metric", text),
+                       "usd_per_100m": ("USD / 100M queries (study's price)", num(".2f"))})

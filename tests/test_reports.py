@@ -78,7 +78,8 @@ def run_dir(tmp_path_factory) -> Path:
     (run / "deploy" / "sst2.json").write_text(json.dumps({
         "task": "sst2", "study": "sst2-quick", "trial": 3, "throughput": 310.0, "latency_p50_ms": 4.0,
         "latency_p99_ms": 8.5, "dev_score": 0.881, "heldout_score": 0.872, "recipe": {}, "runtime": {}}))
-    (run / "table2.json").write_text(json.dumps({"task": "sst2", "baseline": {"throughput": 50.0, "label": "1×2"},
+    (run / "table2.json").write_text(json.dumps({"task": "sst2", "metric": "accuracy", "baseline": {
+        "label": "no thread control", "instances": 1, "threads": None, "throughput": 40.0, "speedup": 1.0},
         "rows": [{"measurement": {"throughput": 50.0, "runtime": {"instances": 1, "threads": 2},
                                   "metrics": {"accuracy": 0.88}}},
                  {"instances": 2, "threads": 1, "throughput": 90.0, "accuracy": 0.88}]}))
@@ -86,7 +87,9 @@ def run_dir(tmp_path_factory) -> Path:
         {"name": "baseline: PyTorch fp32", "throughput": 20.0, "accuracy": 0.89},
         {"name": "+ ORT int8", "throughput": 80.0, "accuracy": 0.885},
         {"name": f"+ distil {EVIL}", "throughput": 240.0, "accuracy": 0.883},
-        {"name": "+ 2×1 instances", "throughput": 400.0, "speedup": 20.0, "accuracy": 0.883}]}))
+        {"name": "+ 2×1 instances", "throughput": 400.0, "speedup": 20.0, "accuracy": 0.883},
+        {"name": "reference: teacher ORT int8", "throughput": 100.0, "accuracy": 0.885, "reference": True,
+         "step_gain": None}]}))
     return run
 
 

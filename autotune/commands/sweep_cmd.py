@@ -98,6 +98,36 @@ def _read_json(path: str, option: str) -> dict:
 def run(args: argparse.Namespace) -> int:
     from autotune.sweep import Sweep
 
-    result = Sweep(config_from_args(args)).run()
-    print(json.dumps(result, indent=2, default=str))
+    config = config_from_args(args)
+    result = Sweep(config).run()
+    if not args.no_report:
+        from reports.build import Inputs, write
+
+        paths = write(Inputs(run_dir=Path(config.run_dir), out_dir=Path(config.run_dir) / "report",
+                             storage=config.storage, study=config.name))
+        result["report"] = str(paths["html"])
+    _print_best(result)
     return 0 if result.get("best") else 1
+
+
+def _print_best(result: dict) -> None:
+    """The best-recipe table on stdout: what the user reads when the sweep ends."""
+    best = result.get("best")
+    if not best:
+        print(f"study {result['study']}: no trial met the accuracy floor")
+        return
+    rt, r = best["runtime"], best["recipe"]
+    rows = [
+        ("task", best["task"]),
+        ("recipe", f"layers {r.get('student_layers') or 'teacher'}, heads {r.get('heads_kept') or 'all'}, "
+                   f"FFN {r.get('ffn_kept') or 'all'} ({best['recipe_key']})"),
+        ("runtime", f"{rt['engine']} batch {rt['batch_size']}, {rt['instances']} x {rt['threads']} threads, "
+                    f"cores {best['core_sets']}"),
+        ("throughput", f"{best['throughput']:.1f} ex/s = {best['speedup_over_baseline']:.1f}x the out-of-the-box baseline"),
+        ("latency", f"p50 {best['latency_p50_ms']:.2f} ms, p99 {best['latency_p99_ms']:.2f} ms"),
+        (best["metric"], f"dev {best['dev_score']:.4f}, held-out {best['heldout_score']:.4f}, teacher {best['teacher_score']:.4f}"),
+        ("deploy config", result.get("path", "")),
+        ("report", result.get("report", "(skipped)")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
