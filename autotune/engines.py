@@ -6,7 +6,8 @@ Two halves so that the pool's workers stay cheap: ``prepare`` runs once in the p
 ``load`` runs in each worker and builds the engine with its thread count.
 
 Engines: torch-fp32, torch-int8 (dynamic int8 Linear), ort-fp32 (fused ONNX), ort-int8
-(fused + dynamic int8 ONNX), ort-cuda-fp16 (fused fp16 ONNX on CUDAExecutionProvider).
+(fused + dynamic int8 ONNX), ort-int8-selective (int8 but the most significant third of the
+layers kept fp32, AxFormer-style; needs the model's significance.json), ort-cuda-fp16 (fused fp16 ONNX on CUDAExecutionProvider).
 A name ``package.module:factory`` plugs in an outside engine: ``factory(spec, threads)``.
 """
 from __future__ import annotations
@@ -54,12 +55,27 @@ def prepare(name: str, model_dir: str | os.PathLike, cache_dir: str | os.PathLik
     meta = {"fused_ops": exported.fused_ops, "export_key": exported.key}
     if name == "ort-fp32" or gpu:
         return EngineSpec(name, str(exported.path), meta)
-    if name == "ort-int8":
+    if name in ("ort-int8", "ort-int8-selective"):
         from compress.quantize import quantize_int8
 
-        q = quantize_int8(exported, cache_dir, per_channel=True, reduce_range=reduce_range)
+        exclude = _selective_fp32(model_dir, exported.path) if name == "ort-int8-selective" else ()
+        q = quantize_int8(exported, cache_dir, per_channel=True, reduce_range=reduce_range, exclude_nodes=exclude)
         return EngineSpec(name, str(q.path), meta | {"quantize": q.params, "quantize_key": q.key})
     raise UserInputError(f"unknown engine {name!r}")
+
+
+SELECTIVE_FP32_FRACTION = 1 / 3  # ort-int8-selective: this share of layers (the most significant) stays fp32
+
+
+def _selective_fp32(model_dir: str, onnx_path: Path) -> tuple[str, ...]:
+    """Nodes of the most significant layers, from the model dir's significance.json (the pipeline
+    writes it for recipes with approx != 'none'; computing it here would need training data)."""
+    from compress.approx import fp32_nodes
+    from compress.significance import Significance
+
+    sig = Significance.load(model_dir)
+    keep = max(1, round(len(sig.layers) * SELECTIVE_FP32_FRACTION))
+    return fp32_nodes(onnx_path, sig, keep)
 
 
 def load(spec: EngineSpec, threads: int | None) -> Engine:

@@ -11,7 +11,7 @@ from typing import Any
 
 from compress.errors import UserInputError
 
-ENGINES = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ort-cuda-fp16")
+ENGINES = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-selective", "ort-cuda-fp16")
 PADDINGS = ("dynamic", "fixed")
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from compress.errors import UserInputError
 
-ENGINES_CPU = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8")
+ENGINES_CPU = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-selective")
 
 
 @dataclass(frozen=True)

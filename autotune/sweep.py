@@ -42,6 +42,7 @@ class SweepConfig:
     heartbeat_s: int = 30
     oversubscribe: bool = False
     eval_limit: int | None = None
+    remeasure_references: bool = False  # re-time the teacher/baseline (e.g. first timed on a busy machine)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,6 +121,8 @@ class Sweep:
             heads_kept=None if choice.heads_kept >= heads else choice.heads_kept,
             ffn_kept=None if choice.ffn_kept >= ffn else choice.ffn_kept,
         )
+        if choice.engine == "ort-int8-selective" and recipe.approx == "none":
+            recipe = replace(recipe, approx="significance")  # the engine reads the scores from the model dir
         runtime = Runtime(engine=choice.engine, padding=self.space.padding, batch_size=choice.batch_size,
                           instances=choice.instances, threads=choice.threads,
                           allow_oversubscribe=self.config.oversubscribe)
@@ -143,7 +146,7 @@ class Sweep:
         """Teacher score and the out-of-the-box baseline, measured once per study and stored."""
         from autotune.runtime import Runtime
 
-        if "references" in study.user_attrs:
+        if "references" in study.user_attrs and not self.config.remeasure_references:
             return study.user_attrs["references"]
         teacher = self.base_recipe()
         baseline_rt = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances=1, threads=None)

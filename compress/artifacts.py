@@ -12,7 +12,8 @@ from compress.cache import content_key, get_or_build
 __all__ = ["cached", "content_key", "hash_dir"]
 
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".onnx", ".data")
-_SKIP = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "meta.json")
+_SKIP = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "meta.json",
+         "significance.json")
 
 
 def hash_dir(path: str | os.PathLike) -> str:

@@ -1,7 +1,8 @@
 """build(recipe, data, cache_dir): the model a Recipe describes, every intermediate cached.
 
 Steps: teacher fine-tune -> student (layer subset | greedy layer drop, then KD) -> head/FFN
-pruning -> re-distillation from the unpruned model. Each step's key hashes its parent's key,
+pruning -> re-distillation from the unpruned model -> (approx) significance scores and a one-shot
+drop of the least significant layers/heads (keeping their scores). Each step's key hashes its parent's key,
 the data identity, its own parameters and its code version, so an unchanged prefix is reused
 and changing a late step rebuilds only what follows it.
 """
@@ -27,7 +28,7 @@ from compress.tasks import Example, TaskData, ensure_train_split, get_task
 log = logging.getLogger(__name__)
 
 # bump a step's version when its code changes what it produces
-CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 1}
+CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 1, "significance": 1, "approx": 2}
 IMPORTANCE_ROWS = 2048  # training rows used to rank heads and neurons
 HELD_FRACTION, HELD_MAX = 0.1, 1000  # greedy layer drop: training rows held aside for judging
 
@@ -155,6 +156,14 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         if r.redistill and r.redistill_epochs > 0:
             last = ctx.step("redistill", last, {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd},
                             lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
+    if r.approx != "none":
+        from compress.significance import FFN_GROUPS, ROWS
+
+        sig = {"rows": ROWS, "groups": FFN_GROUPS, "seed": r.seed}
+        last = ctx.step("significance", last, sig, lambda c, tmp, s=last: _build_significance(c, tmp, s.path))
+        if r.approx == "significance-drop":
+            last = ctx.step("approx", last, {"layers": r.approx_layers, "heads": r.approx_heads},
+                            lambda c, tmp, s=last: _build_dropped(c, tmp, s.path))
     metrics = cache.read_meta(last.path)["metrics"]
     seconds = time.perf_counter() - start
     log.info("built %s in %.0f s: dev %s", last.path, seconds, metrics)
@@ -291,3 +300,35 @@ def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: 
     res = distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
                   ctx.train_config(r.redistill_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="redistill")
     return ctx.save(student, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step})
+
+
+def _build_significance(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
+    """The parent model unchanged (files copied, so its exports stay shared) + significance.json."""
+    import shutil
+
+    from compress.significance import ROWS, compute
+    from compress.train import subset
+
+    inp = ctx.inputs
+    rows = inp.sample(ROWS)
+    enc = subset(inp.train_enc, rows) if "train_enc" in vars(inp) else inp.encode([inp.train[i] for i in rows])
+    model = load_classifier(parent_dir)
+    sig = compute(model, enc, inp.train_labels[rows], seed=ctx.recipe.seed)
+    for f in parent_dir.iterdir():
+        if f.is_file() and f.name != cache.META:
+            shutil.copy2(f, tmp / f.name)
+    sig.save(tmp)
+    parent = cache.read_meta(parent_dir)
+    return {"metrics": parent["metrics"], "parameters": parent.get("parameters"), "config": _shape(model.config),
+            "significance": {"layers": [round(x, 6) for x in sig.layers], "base_loss": sig.base_loss}}
+
+
+def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]:
+    from compress.approx import drop, restrict
+    from compress.significance import Significance
+
+    r = ctx.recipe
+    sig = Significance.load(scored_dir)
+    model = drop(load_classifier(scored_dir), sig, r.approx_layers, r.approx_heads)
+    restrict(sig, r.approx_layers, r.approx_heads).save(tmp)  # for ort-int8-selective on the dropped model
+    return ctx.save(model, tmp, ctx.evaluate(model))

@@ -31,10 +31,14 @@ class QuantizeResult:
 
 
 def quantize_int8(exported: ExportResult, cache_dir: str | os.PathLike, per_channel: bool = True,
-                  reduce_range: bool = False, op_types: tuple[str, ...] = DEFAULT_OPS) -> QuantizeResult:
-    """Dynamic int8 copy of ``exported``, cached by (source key, quantisation params)."""
+                  reduce_range: bool = False, op_types: tuple[str, ...] = DEFAULT_OPS,
+                  exclude_nodes: tuple[str, ...] = ()) -> QuantizeResult:
+    """Dynamic int8 copy of ``exported``, cached by (source key, quantisation params).
+    ``exclude_nodes`` stay fp32 (selective quantisation, compress/approx.py)."""
     params = {"per_channel": per_channel, "reduce_range": reduce_range, "op_types": list(op_types),
               "weight_type": "QInt8"}
+    if exclude_nodes:  # only when used, so existing cache keys stay valid
+        params["exclude_nodes"] = sorted(exclude_nodes)
     key = content_key(exported.key, params)
     out = cached(cache_dir, "onnx-int8", key, lambda tmp: _build(exported.path, tmp, params))
     return QuantizeResult(out / MODEL_FILE, key, exported, params)
@@ -51,6 +55,7 @@ def _build(src: Path, tmp: Path, params: dict) -> None:
         per_channel=params["per_channel"],
         reduce_range=params["reduce_range"],
         weight_type=QuantType.QInt8,
+        nodes_to_exclude=params.get("exclude_nodes", []),
         # the fused contrib ops have no shape inference, so the quantiser cannot infer their types
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )

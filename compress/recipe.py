@@ -16,6 +16,9 @@ from compress.models import PACKAGED
 
 Route = Literal["subset", "greedy"]
 Activation = Literal["gelu", "relu"]
+Approx = Literal["none", "significance", "significance-drop"]
+APPROX = ("none", "significance", "significance-drop")
+_APPROX_FIELDS = ("approx", "approx_layers", "approx_heads")
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,21 @@ class Recipe:
     redistill: bool = True
     redistill_epochs: float = 3.0
     activation: Activation = "gelu"
+    # AxFormer-style approximation, after everything above: "significance" scores layers/heads/FFN
+    # groups (significance.json beside the model, for ort-int8-selective); "significance-drop" also
+    # drops the least significant ones in one shot, keeping approx_layers layers / approx_heads heads per layer
+    approx: Approx = "none"
+    approx_layers: int | None = None
+    approx_heads: int | None = None
 
     # ------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.approx == "none" and self.approx_layers is None and self.approx_heads is None:
+            for name in _APPROX_FIELDS:  # recipes without approximation keep their pre-approx keys
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Recipe":
@@ -112,6 +125,18 @@ class Recipe:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
+        if self.approx not in APPROX:
+            raise UserInputError(f"recipe: approx must be one of {', '.join(APPROX)}, not {self.approx!r}")
+        for name in ("approx_layers", "approx_heads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
+            if value is not None and self.approx != "significance-drop":
+                raise UserInputError(f"recipe: {name} needs approx 'significance-drop', not {self.approx!r}")
+        if self.approx == "significance-drop" and self.approx_layers is None and self.approx_heads is None:
+            raise UserInputError("recipe: approx 'significance-drop' needs approx_layers and/or approx_heads")
+        if self.approx_heads is not None and self.heads_kept is not None:
+            raise UserInputError("recipe: approx_heads drops heads from a head-pruned model; use heads_kept or approx_heads")
         if self.route == "greedy" and self.student_init is not None:
             raise UserInputError("recipe: route 'greedy' prunes the teacher's layers; it takes no student_init")
 
@@ -135,7 +160,13 @@ class Recipe:
         if self.ffn_kept is not None and self.ffn_kept > base.intermediate_size:
             raise UserInputError(
                 f"recipe: ffn_kept={self.ffn_kept} exceeds the FFN intermediate size {base.intermediate_size}")
-        if self.prunes and any(getattr(base, "pruned_heads", {}) or {}):
+        depth = self.student_layers or base.num_hidden_layers
+        if self.approx_layers is not None and self.approx_layers > depth:
+            raise UserInputError(f"recipe: approx_layers={self.approx_layers} but the model has {depth} layers")
+        if self.approx_heads is not None and self.approx_heads > base.num_attention_heads:
+            raise UserInputError(
+                f"recipe: approx_heads={self.approx_heads} but the model has {base.num_attention_heads} heads per layer")
+        if (self.prunes or self.approx_heads) and any(getattr(base, "pruned_heads", {}) or {}):
             raise UserInputError("recipe: the model is already head-pruned; prune an unpruned model")
         if (self.kd_hidden_weight or self.kd_attention_weight) and student_config is not None:
             if student_config.hidden_size != c.hidden_size:

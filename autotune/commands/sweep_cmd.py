@@ -46,6 +46,8 @@ def add_parser(sub) -> None:
     p.add_argument("--heartbeat", type=int, default=30, help="seconds between trial heartbeats")
     p.add_argument("--eval-limit", type=int, default=None, help="time and score only the first N search rows")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.add_argument("--remeasure-references", action="store_true",
+                   help="re-time the teacher and the out-of-the-box baseline stored with the study")
     p.set_defaults(func=run)
 
 
@@ -81,7 +83,8 @@ def config_from_args(args: argparse.Namespace):
                        preset=args.preset, n_trials=args.n_trials, timeout_s=args.timeout, storage=args.storage,
                        study_name=args.study_name, floor=floor, objective=args.objective,
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
-                       heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit)
+                       heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
+                       remeasure_references=args.remeasure_references)
 
 
 def _read_json(path: str, option: str) -> dict:
