@@ -182,7 +182,7 @@ TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in (
         TaskSpec("sst2", "glue", "SST-2", ("negative", "positive"), ("accuracy",), _single("sentence"),
-                 _GLUE, "tsv", max_length=64, hub=("nyu-mll/glue", "sst2")),
+                 _GLUE, "tsv", max_length=128, hub=("nyu-mll/glue", "sst2")),
         TaskSpec("mrpc", "glue", "MRPC", ("not_equivalent", "equivalent"), ("f1", "accuracy"),
                  _pair("#1 String", "#2 String", "Quality"), _GLUE, "tsv", hub=("nyu-mll/glue", "mrpc")),
         TaskSpec("rte", "glue", "RTE", _ENT2, ("accuracy",), _pair("sentence1", "sentence2"), _GLUE, "tsv",
