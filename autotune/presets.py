@@ -22,6 +22,9 @@ class Preset:
     measure_repeats: int = 3
     eval_limit: int | None = None  # rows of the search split used for timing/accuracy
     build_seconds_per_model: float = 60.0  # for the printed cost estimate
+    # known-good points tried first (Optuna enqueue_trial), before the sampler takes over;
+    # a missing "layout" means one instance per physical core, FastFormers' throughput layout
+    anchors: tuple[dict[str, Any], ...] = ()
 
     def estimate_s(self) -> float:
         models, _ = self.space.size()
@@ -54,13 +57,19 @@ PRESETS: dict[str, Preset] = {
             student_layers=(6, 5, 4, 3, 2, 1),
             heads_kept=(12, 9, 6, 4, 3),
             ffn_kept=(1536, 1152, 768, 512, 384),
-            routes=("subset", "greedy"),
-            engines=("ort-int8", "ort-fp32", "torch-int8", "torch-fp32"),
+            routes=("subset", "greedy", "significance"),
+            engines=("ort-int8", "ort-fp32", "ort-int8-selective", "torch-int8", "torch-fp32"),
             batch_sizes=(1, 4, 8, 16, 32, 64),
         ),
         recipe=dict(teacher_epochs=3.0, kd_epochs=3.0, redistill_epochs=2.0),
         measure_repeats=3,
         build_seconds_per_model=1500.0,
+        anchors=(  # FastFormers' recipe shape: a distilled student, then heads and FFN halved
+            dict(student_layers=4, route="subset", heads_kept=6, ffn_kept=768, engine="ort-int8", batch_size=32),
+            dict(student_layers=3, route="subset", heads_kept=12, ffn_kept=1536, engine="ort-int8", batch_size=32),
+            dict(student_layers=4, route="significance", heads_kept=6, ffn_kept=768, engine="ort-int8",
+                 batch_size=32),
+        ),
     ),
 }
 

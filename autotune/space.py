@@ -12,6 +12,9 @@ from typing import Any
 from compress.errors import UserInputError
 
 ENGINES_CPU = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-selective")
+# how a shallower student is made: evenly spaced teacher layers + KD (FastFormers), greedy layer
+# pruning (Peer et al.), or a one-shot drop of the least significant layers and heads + KD (AxFormer)
+ROUTES = ("subset", "greedy", "significance")
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,9 @@ class SearchSpace:
             bad = [v for v in values if not lo <= v <= hi]
             if bad:
                 raise UserInputError(f"search space: {name} value {bad[0]} is outside {lo}..{hi} for this teacher")
-        bad_routes = [r for r in self.routes if r not in ("subset", "greedy")]
+        bad_routes = [r for r in self.routes if r not in ROUTES]
         if bad_routes:
-            raise UserInputError(f"search space: unknown route {bad_routes[0]!r}; use subset or greedy")
+            raise UserInputError(f"search space: unknown route {bad_routes[0]!r}; use {', '.join(ROUTES)}")
         bad_engines = [e for e in self.engines if e not in ENGINES_CPU + ("ort-cuda-fp16",)]
         if bad_engines:
             raise UserInputError(f"search space: unknown engine {bad_engines[0]!r}; known: {', '.join(ENGINES_CPU)}, ort-cuda-fp16")
@@ -91,6 +94,22 @@ def factorisations(cores: int) -> tuple[tuple[int, int], ...]:
             if n * t == cores or (n * t) & (n * t - 1) == 0:
                 out.append((n, t))
     return tuple(out)
+
+
+def anchor_params(anchor: dict[str, Any], space: "SearchSpace", teacher_layers: int,
+                  physical_cores: int) -> dict[str, Any] | None:
+    """An anchor as Optuna trial params, or None when the space cannot hold it."""
+    params = dict(anchor)
+    if "layout" not in params:
+        params["layout"] = f"{physical_cores}x1"
+    if params.get("student_layers", teacher_layers) >= teacher_layers:
+        params.pop("route", None)  # suggest() asks for a route only for shallower students
+    allowed = {"student_layers": space.student_layers, "route": space.routes, "heads_kept": space.heads_kept,
+               "ffn_kept": space.ffn_kept, "engine": space.engines, "batch_size": space.batch_sizes,
+               "layout": tuple(f"{n}x{t}" for n, t in space.layouts)}
+    if any(k not in allowed or v not in allowed[k] for k, v in params.items()):
+        return None
+    return params
 
 
 @dataclass(frozen=True)

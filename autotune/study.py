@@ -7,6 +7,7 @@ constraints, so infeasible trials never enter the feasible front.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, replace
@@ -70,6 +71,9 @@ class Objective:
             constraints.append(float(measured["latency_ms"]["p99"]) - self.p99_limit_ms)
         trial.set_user_attr(ATTR_MEASUREMENT, measured)
         trial.set_user_attr("model_dir", str(built.model_dir))
+        scores = Path(built.model_dir) / "significance.json"
+        if scores.is_file():  # kept with the trial, so the report never depends on the model cache
+            trial.set_user_attr("significance", json.loads(scores.read_text()))
         trial.set_user_attr(ATTR_CONSTRAINTS, constraints)
         for name, value in zip(("accuracy_floor", "p99_limit"), constraints):
             trial.set_constraint(name, value)  # what Optuna's samplers read

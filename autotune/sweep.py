@@ -114,13 +114,15 @@ class Sweep:
         from autotune.runtime import Runtime
 
         layers, heads, ffn = shape
-        recipe = replace(
-            self.base_recipe(),
-            student_layers=None if choice.student_layers >= layers else choice.student_layers,
-            route=choice.route if choice.route != "none" else "subset",
-            heads_kept=None if choice.heads_kept >= heads else choice.heads_kept,
-            ffn_kept=None if choice.ffn_kept >= ffn else choice.ffn_kept,
-        )
+        depth = None if choice.student_layers >= layers else choice.student_layers
+        kept = None if choice.heads_kept >= heads else choice.heads_kept
+        recipe = replace(self.base_recipe(), ffn_kept=None if choice.ffn_kept >= ffn else choice.ffn_kept)
+        if choice.route == "significance":  # layers and heads by significance, then re-distilled
+            recipe = replace(recipe, approx="significance-drop", approx_layers=depth, approx_heads=kept,
+                             approx_epochs=recipe.kd_epochs)
+        else:
+            recipe = replace(recipe, student_layers=depth, heads_kept=kept,
+                             route=choice.route if choice.route != "none" else "subset")
         if choice.engine == "ort-int8-selective" and recipe.approx == "none":
             recipe = replace(recipe, approx="significance")  # the engine reads the scores from the model dir
         runtime = Runtime(engine=choice.engine, padding=self.space.padding, batch_size=choice.batch_size,
@@ -161,6 +163,20 @@ class Sweep:
         study.set_user_attr("references", refs)
         return refs
 
+    def enqueue_anchors(self, study, teacher_layers: int) -> None:
+        """Queue the preset's known-good points once, on a fresh study (a resumed one keeps its queue)."""
+        from autotune.space import anchor_params
+
+        if study.get_trials(deepcopy=False):
+            return
+        for anchor in self.preset.anchors:
+            params = anchor_params(anchor, self.space, teacher_layers, self.hardware.physical_cores)
+            if params is None:
+                log.info("anchor %s is outside this search space; skipped", anchor)
+                continue
+            study.enqueue_trial(params, skip_if_exists=True)
+            log.info("queued anchor trial %s", params)
+
     def run(self) -> dict[str, Any]:
         from autotune import study as S
         from autotune.deploy import deploy_config
@@ -189,6 +205,7 @@ class Sweep:
         study.set_user_attr("hardware", self.hardware.fingerprint())
         study.set_user_attr("config", cfg.to_dict())
         refs = self.references(study, data)
+        self.enqueue_anchors(study, shape[0])
         objective = S.Objective(
             space=self.space,
             teacher=S.Teacher(*shape, score=teacher_score),

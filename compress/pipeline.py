@@ -162,8 +162,10 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         sig = {"rows": ROWS, "groups": FFN_GROUPS, "seed": r.seed}
         last = ctx.step("significance", last, sig, lambda c, tmp, s=last: _build_significance(c, tmp, s.path))
         if r.approx == "significance-drop":
-            last = ctx.step("approx", last, {"layers": r.approx_layers, "heads": r.approx_heads},
-                            lambda c, tmp, s=last: _build_dropped(c, tmp, s.path))
+            params = {"layers": r.approx_layers, "heads": r.approx_heads}
+            if r.approx_epochs:  # keys of drops without re-distillation stay as they were
+                params |= {"epochs": r.approx_epochs, **kd}
+            last = ctx.step("approx", last, params, lambda c, tmp, s=last: _build_dropped(c, tmp, s.path))
     metrics = cache.read_meta(last.path)["metrics"]
     seconds = time.perf_counter() - start
     log.info("built %s in %.0f s: dev %s", last.path, seconds, metrics)
@@ -327,8 +329,17 @@ def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]
     from compress.approx import drop, restrict
     from compress.significance import Significance
 
-    r = ctx.recipe
+    r, inp = ctx.recipe, ctx.inputs
     sig = Significance.load(scored_dir)
-    model = drop(load_classifier(scored_dir), sig, r.approx_layers, r.approx_heads)
+    whole = load_classifier(scored_dir)
+    model = drop(whole, sig, r.approx_layers, r.approx_heads)
     restrict(sig, r.approx_layers, r.approx_heads).save(tmp)  # for ort-int8-selective on the dropped model
-    return ctx.save(model, tmp, ctx.evaluate(model))
+    if not r.approx_epochs:
+        return ctx.save(model, tmp, ctx.evaluate(model))
+    from compress.distill import distill
+
+    dropped_metrics = ctx.evaluate(model)
+    res = distill(model, whole, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
+                  ctx.train_config(r.approx_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="approx redistill")
+    return ctx.save(model, tmp, res.metrics, dropped_metrics=dropped_metrics,
+                    train={"steps": res.steps, "best_step": res.best_step})

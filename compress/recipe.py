@@ -18,7 +18,7 @@ Route = Literal["subset", "greedy"]
 Activation = Literal["gelu", "relu"]
 Approx = Literal["none", "significance", "significance-drop"]
 APPROX = ("none", "significance", "significance-drop")
-_APPROX_FIELDS = ("approx", "approx_layers", "approx_heads")
+_APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 
 
 @dataclass(frozen=True)
@@ -53,16 +53,18 @@ class Recipe:
     activation: Activation = "gelu"
     # AxFormer-style approximation, after everything above: "significance" scores layers/heads/FFN
     # groups (significance.json beside the model, for ort-int8-selective); "significance-drop" also
-    # drops the least significant ones in one shot, keeping approx_layers layers / approx_heads heads per layer
+    # drops the least significant ones in one shot, keeping approx_layers layers / approx_heads heads per layer,
+    # then (approx_epochs > 0) re-distils the dropped model from the undropped one
     approx: Approx = "none"
     approx_layers: int | None = None
     approx_heads: int | None = None
+    approx_epochs: float = 0.0
 
     # ------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        if self.approx == "none" and self.approx_layers is None and self.approx_heads is None:
+        if self.approx == "none" and self.approx_layers is None and self.approx_heads is None and not self.approx_epochs:
             for name in _APPROX_FIELDS:  # recipes without approximation keep their pre-approx keys
                 del d[name]
         return d
@@ -113,7 +115,7 @@ class Recipe:
         if self.activation not in ("gelu", "relu"):
             raise UserInputError(f"recipe: activation must be 'gelu' or 'relu', not {self.activation!r}")
         for name in ("teacher_epochs", "kd_epochs", "redistill_epochs", "kd_alpha", "kd_hidden_weight",
-                     "kd_attention_weight", "layerdrop_steps"):
+                     "kd_attention_weight", "layerdrop_steps", "approx_epochs"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"recipe: {name} must not be negative")
         for name in ("teacher_lr", "kd_lr", "kd_temperature", "teacher_batch_size", "kd_batch_size"):
@@ -133,6 +135,8 @@ class Recipe:
                 raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
             if value is not None and self.approx != "significance-drop":
                 raise UserInputError(f"recipe: {name} needs approx 'significance-drop', not {self.approx!r}")
+        if self.approx_epochs and self.approx != "significance-drop":
+            raise UserInputError(f"recipe: approx_epochs re-distils a dropped model; it needs approx 'significance-drop'")
         if self.approx == "significance-drop" and self.approx_layers is None and self.approx_heads is None:
             raise UserInputError("recipe: approx 'significance-drop' needs approx_layers and/or approx_heads")
         if self.approx_heads is not None and self.heads_kept is not None:

@@ -268,7 +268,7 @@ def load_task(name: str | TaskSpec, data_dir: str | Path | None = None) -> TaskD
     if folder is None:
         raise UserInputError(f"task {spec.name}: no {spec.benchmark}/{spec.folder} folder under {data_dir}")
     splits = {s: rows_from_records(spec, _read(spec, folder / f)) for s, f in spec.files.items() if (folder / f).is_file()}
-    return TaskData(spec, splits, str(folder))
+    return TaskData(spec, splits, str(folder.resolve()))  # one spelling: cache keys include it
 
 
 def discover(data_dir: str | Path) -> list[TaskData]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import charts, fixed, html, markdown, pareto, tables
+from reports import charts, fixed, html, markdown, pareto, significance, tables
 from reports.document import Document, Image, Section, Table
 from reports.load import TaskResults, load_run
 
@@ -30,6 +30,7 @@ class Inputs:
     table2: Path | None = None
     ablation: Path | None = None
     usd_per_hour: float = tables.EXAMPLE_USD_PER_HOUR
+    significance: tuple[Path, ...] = ()  # model dirs or significance.json files to show beside the sweep's
 
 
 def slug(i: int, name: str) -> str:
@@ -75,9 +76,35 @@ def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
     blocks.append(Table("Feasible Pareto front (accuracy × throughput)",
                         tables.trials(replace(res, trials=front))))
     blocks.append(Table("Failed trials (not plotted) and their reasons", tables.failed(res)))
+    blocks += significance_blocks(res, fig_dir / f"{base}-significance.png")
     blocks.append(Table(f"All {len(t)} trials (infeasible ones are never on the front)", tables.trials(res),
                         collapsed=True))
     return Section(f"Task {res.task}", tuple(blocks))
+
+
+def significance_blocks(res: TaskResults, path: Path) -> list:
+    """The heat map of the chosen trial's model if it was scored, else of the first scored trial."""
+    if not res.significance:
+        return []
+    chosen = res.chosen()
+    number = int(chosen["trial"]) if chosen is not None and int(chosen["trial"]) in res.significance else min(res.significance)
+    sig = significance.Significance.from_dict(res.significance[number])
+    which = "the chosen recipe's model" if chosen is not None and number == int(chosen["trial"]) else f"trial {number}'s model"
+    return [Image(significance.plot(sig, path, f"{res.task}: significance of {which}"),
+                  f"{res.task}: significance heat map"),
+            Table(f"Significance per layer ({which}; {len(res.significance)} scored trial(s) in the study)",
+                  significance.table(sig))]
+
+
+def significance_section(paths: tuple[Path, ...], fig_dir: Path) -> Section:
+    blocks: list = ["Loss increase on held-aside training rows when one component is removed (AxFormer); "
+                    "read from the stored significance.json, not recomputed."]
+    for j, p in enumerate(paths):
+        sig = significance.read(p)
+        name = Path(p).name if Path(p).is_dir() else Path(p).parent.name
+        blocks.append(Image(significance.plot(sig, fig_dir / f"significance-{j:02d}.png", name), f"significance of {name}"))
+        blocks.append(Table(f"Significance per layer ({p})", significance.table(sig)))
+    return Section("Significance scores", tuple(blocks))
 
 
 def fixed_section(title: str, frame: pd.DataFrame, shown: pd.DataFrame, chart, fig_dir: Path, stem: str) -> Section:
@@ -94,6 +121,8 @@ def build(inp: Inputs) -> Document:
     # every input is read before anything is drawn, so bad input stops the report at once
     t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
     ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
+    for p in inp.significance:  # refuse a bad path before anything is drawn
+        significance.read(p)
     out = Path(inp.out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +137,7 @@ def build(inp: Inputs) -> Document:
         f"USD per 100M queries assumes {inp.usd_per_hour:.4g} USD per hour for the whole measured machine"
         + (" (an example price, about a small 2-vCPU cloud VM; pass --usd-per-hour)."
            if inp.usd_per_hour == tables.EXAMPLE_USD_PER_HOUR else " (--usd-per-hour)."),
-        "Recipe: L = layers kept (g: greedy layer drop), H = attention heads kept per layer, F = FFN neurons "
+        "Recipe: L = layers kept (g: greedy layer drop, s: one-shot significance drop), H = attention heads kept per layer, F = FFN neurons "
         "kept per layer; =T is the teacher's own size.",
         "Energy per 1,000 queries: 'measured' comes from RAPL counters; 'estimated' is CPU time × TDP per core."))]
     sections += [task_section(i, r, fig_dir) for i, r in enumerate(results)]
@@ -120,6 +149,8 @@ def build(inp: Inputs) -> Document:
         ab.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
         sections.append(fixed_section("Table 3: cumulative speed-up ladder", ab, tables.ablation(ab),
                                       charts.ablation, fig_dir, "ablation"))
+    if inp.significance:
+        sections.append(significance_section(inp.significance, fig_dir))
     where = inp.storage or f"{inp.run_dir}/study.db"
     intro = (f"Regenerated from stored results only ({redact(where)}); nothing was re-run. "
              "Speeds are examples per second on the machine named in each section.",)

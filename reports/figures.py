@@ -19,10 +19,11 @@ PNG_METADATA = {"Software": None}
 
 
 @contextmanager
-def figure(path: Path, width: float = 7.5, height: float = 4.8) -> Iterator[tuple]:
-    """Yields (fig, ax) under the report style; writes ``path`` as PNG when the block ends."""
+def figure(path: Path, width: float = 7.5, height: float = 4.8, **subplots) -> Iterator[tuple]:
+    """Yields (fig, ax) under the report style (ax an array when ``subplots`` asks for several);
+    writes ``path`` as PNG when the block ends."""
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+        fig, ax = plt.subplots(figsize=(width, height), layout="constrained", **subplots)
         try:
             yield fig, ax
             fig.savefig(path, format="png", metadata=PNG_METADATA)

@@ -42,6 +42,7 @@ class TaskResults:
     trials: pd.DataFrame
     deploy: dict[str, Any] | None = None
     hardware: dict[str, Any] = field(default_factory=dict)
+    significance: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial -> stored scores
 
     def chosen(self) -> pd.Series | None:
         """The deployed trial if a config was written, else the fastest feasible one (as the sweep picks)."""
@@ -96,11 +97,14 @@ def describe_recipe(recipe: dict | None) -> str:
     """layers/heads/FFN in a few characters; ``=T`` means the teacher's own size."""
     if not recipe:
         return ""
-    layers = recipe.get("student_layers")
+    layers = recipe.get("student_layers") or recipe.get("approx_layers")
     depth = f"L{layers}" if layers else "L=T"
-    if layers and recipe.get("route") == "greedy":
+    if recipe.get("approx") == "significance-drop":
+        depth += "s"
+    elif layers and recipe.get("route") == "greedy":
         depth += "g"
-    heads = f"H{recipe['heads_kept']}" if recipe.get("heads_kept") else "H=T"
+    kept = recipe.get("heads_kept") or recipe.get("approx_heads")
+    heads = f"H{kept}" + ("s" if recipe.get("approx_heads") else "") if kept else "H=T"
     ffn = f"F{recipe['ffn_kept']}" if recipe.get("ffn_kept") else "F=T"
     return f"{depth} {heads} {ffn}"
 
@@ -134,8 +138,9 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "feasible": complete and _feasible(t), "accuracy": acc, "throughput": tput,
         "latency_p50_ms": lat.get("p50"), "latency_p90_ms": lat.get("p90"), "latency_p99_ms": lat.get("p99"),
         "engine": rt.get("engine"), "padding": rt.get("padding"), "batch_size": rt.get("batch_size"),
-        "instances": instances, "threads": threads, "student_layers": rec.get("student_layers"),
-        "route": rec.get("route"), "heads_kept": rec.get("heads_kept"), "ffn_kept": rec.get("ffn_kept"),
+        "instances": instances, "threads": threads, "student_layers": rec.get("student_layers") or rec.get("approx_layers"),
+        "route": "significance" if rec.get("approx") == "significance-drop" else rec.get("route"),
+        "heads_kept": rec.get("heads_kept") or rec.get("approx_heads"), "ffn_kept": rec.get("ffn_kept"),
         "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
         "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
         "energy_measured": m.get("energy_measured"),
@@ -147,6 +152,20 @@ def trials_frame(study: optuna.Study, task: str, metric: str) -> pd.DataFrame:
     rows = [trial_row(study.study_name, task, metric, t) for t in study.get_trials(deepcopy=False)]
     df = pd.DataFrame(rows, columns=TRIAL_COLUMNS)
     return df.sort_values(["study", "trial"], kind="stable").reset_index(drop=True)
+
+
+def stored_significance(study: optuna.Study) -> dict[int, dict[str, Any]]:
+    """Significance scores per trial: the copy the sweep stored with the trial, else the
+    significance.json beside its model (an older sweep, or storage written by another tool)."""
+    out: dict[int, dict[str, Any]] = {}
+    for t in study.get_trials(deepcopy=False):
+        sig = t.user_attrs.get("significance")
+        if sig is None and (t.user_attrs.get("recipe") or {}).get("approx", "none") != "none":
+            f = Path(str(t.user_attrs.get("model_dir", ""))) / "significance.json"
+            sig = read_json(f, "significance scores") if f.is_file() else None
+        if isinstance(sig, dict):
+            out[t.number] = sig
+    return out
 
 
 def find_deploy(run_dir: Path | None, task: str, study_name: str) -> dict[str, Any] | None:
@@ -171,6 +190,7 @@ def load_study(storage, name: str, run_dir: Path | None) -> TaskResults:
         floor_rule=str(ua.get("floor_rule", "")), multi=len(study.directions) > 1,
         references=dict(ua.get("references") or {}), trials=trials_frame(study, task, metric),
         deploy=find_deploy(run_dir, task, name), hardware=dict(ua.get("hardware") or {}),
+        significance=stored_significance(study),
     )
 
 

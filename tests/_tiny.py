@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from tests.conftest import DATA
 
 
 def tiny_bert(layers: int = 4, heads: int = 4, hidden: int = 32, intermediate: int = 64, seed: int = 0,
@@ -25,13 +25,16 @@ def tiny_bert(layers: int = 4, heads: int = 4, hidden: int = 32, intermediate: i
     return model.eval()
 
 
-def save_tiny(path: Path, **kwargs) -> Path:
+def save_tiny(path: Path, prune: dict[int, list[int]] | None = None, **kwargs) -> Path:
+    """``tiny_bert(**kwargs)`` (optionally head-pruned) saved with the packaged tokenizer."""
     from compress.models import load_tokenizer
 
     model = tiny_bert(**kwargs)
+    if prune:
+        model.prune_heads(prune)
     model.save_pretrained(path)
     load_tokenizer().save_pretrained(path)
-    return path
+    return Path(path)
 
 
 def sst2_slice(train: int = 300, dev: int = 100):

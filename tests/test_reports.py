@@ -33,6 +33,10 @@ def measurement(tp: float, acc: float, p99: float, metric: str = "accuracy", eng
             "energy_measured": measured, "runtime": rt, "examples": 436, "core_sets": [[0, 1]]}
 
 
+SIG = {"layers": [0.31, -0.002, 0.05], "heads": [[0.1, 0.0, 0.2], [0.01, 0.02, 0.0], [0.3, 0.1, 0.05]],
+       "ffn_groups": [[0.01] * 8, [0.0] * 8, [0.02] * 8], "base_loss": 0.35, "rows": 512, "seed": 0}
+
+
 def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: str = "accuracy",
         layers=3, heads=6, error: str | None = None) -> None:
     recipe = {"task": study.user_attrs["task"], "student_layers": layers, "route": "subset",
@@ -44,6 +48,8 @@ def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: 
                                      user_attrs={**attrs, "error": error, "constraints": [1.0]}))
         return
     cons = [floor - acc]
+    if k == 3:  # the deployed pick, scored by significance (AxFormer route)
+        attrs |= {"significance": SIG, "recipe": {**recipe, "approx": "significance-drop", "approx_layers": 3}}
     study.add_trial(create_trial(values=[acc, tp], params={"k": k}, distributions=DIST, user_attrs={
         **attrs, "measurement": m, "model_dir": f"/cache/m{k}", "constraints": cons, "feasible": cons[0] <= 0}))
 
@@ -132,8 +138,8 @@ def test_report_renders_in_headless_chromium(report):
     found = re.search(r'<pre id="results">(.*?)</pre>', proc.stdout, re.S)
     assert found, f"no probe results; chromium said: {proc.stderr[-2000:]}"
     results = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    # 2 Pareto plots × 2 tasks + Table 2 + ablation
-    assert len(results["widths"]) == 6 and all(w > 0 for w in results["widths"]), results
+    # (2 Pareto plots + a significance heat map) × 2 tasks + Table 2 + ablation
+    assert len(results["widths"]) == 8 and all(w > 0 for w in results["widths"]), results
     assert results["errors"] == [], results
     assert results["scripts"] == 1  # the probe only: no stored text became a script
 
@@ -196,3 +202,20 @@ def test_bad_input_is_one_line(tmp_path, run_dir):
     assert main(["report", "--run", str(tmp_path / "nope")]) == 2
     assert main(["report", "--run", str(run_dir), "--study", "sst2-quick", "--out", str(tmp_path / "o")]) == 0
     assert (tmp_path / "o" / "report.html").is_file()
+
+
+def test_significance_heat_map_from_stored_scores_only(run_dir, report, tmp_path):
+    """The pick's scores come from the storage (its model dir does not exist); extra model dirs
+    are read from their significance.json; a dir without scores is one line."""
+    md = (report / "report.md").read_text()
+    assert "Significance per layer (the chosen recipe's model" in md
+    assert [p.stat().st_size > 5000 for p in (report / "figures").glob("*-sst2-significance.png")] == [True]
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "significance.json").write_text(json.dumps(SIG))
+    out = tmp_path / "rep"
+    write(Inputs(run_dir=run_dir, out_dir=out, significance=(model,)))
+    text = (out / "report.md").read_text()
+    assert "## Significance scores" in text and "| 0 | 0.3100 | 3 | 1 (0.0000) | 2 (0.2000) |" in text
+    with pytest.raises(UserInputError, match="no significance.json"):
+        write(Inputs(run_dir=run_dir, out_dir=tmp_path / "bad", significance=(tmp_path,)))

@@ -78,3 +78,40 @@ def test_infeasible_trials_are_never_best(tmp_path):
     assert best.params["k"] == 2  # not 3 (faster but 0.79 < 0.8) nor 1
     assert {t.params["k"] for t in S.feasible_trials(st)} == {0, 2}
     assert finished_count(st) == 4
+
+
+def test_routes_become_recipes(tmp_path):
+    """FastFormers and AxFormer routes map to the recipes the pipeline builds; runtime-only
+    differences keep the recipe key."""
+    from autotune.space import Choice
+    from autotune.sweep import Sweep, SweepConfig
+
+    sweep = Sweep(SweepConfig(task="sst2", run_dir=str(tmp_path), preset="overnight"))
+    shape = (6, 12, 1536)
+    sig, _ = sweep.to_trial(Choice(3, "significance", 6, 768, "ort-int8", 8, 1, 2), shape)
+    assert (sig.approx, sig.approx_layers, sig.approx_heads, sig.ffn_kept) == ("significance-drop", 3, 6, 768)
+    assert sig.student_layers is None and sig.heads_kept is None and sig.approx_epochs == sig.kd_epochs > 0
+    sub, rt = sweep.to_trial(Choice(3, "subset", 6, 1536, "ort-int8", 8, 1, 2), shape)
+    assert (sub.student_layers, sub.route, sub.heads_kept, sub.ffn_kept, sub.approx) == (3, "subset", 6, None, "none")
+    sub2, rt2 = sweep.to_trial(Choice(3, "subset", 6, 1536, "ort-fp32", 32, 2, 1), shape)
+    assert sub2.key() == sub.key() and rt2 != rt
+    full, _ = sweep.to_trial(Choice(6, "none", 12, 1536, "ort-int8-selective", 1, 1, 2), shape)
+    assert full.student_layers is None and full.approx == "significance"  # the engine needs the scores
+    SearchSpace(student_layers=(3,), heads_kept=(6,), ffn_kept=(768,), routes=("significance",),
+                layouts=((1, 2),)).validate(6, 12, 1536, 2)
+    with pytest.raises(UserInputError, match="unknown route 'magic'"):
+        SearchSpace(student_layers=(3,), heads_kept=(6,), ffn_kept=(768,), routes=("magic",),
+                    layouts=((1, 2),)).validate(6, 12, 1536, 2)
+
+
+def test_anchors_fit_the_space_or_are_skipped():
+    from autotune.space import anchor_params
+
+    space = SearchSpace(student_layers=(6, 4), heads_kept=(12, 6), ffn_kept=(1536, 768), routes=("subset",),
+                        batch_sizes=(1, 32), layouts=((1, 2), (2, 1)))
+    a = dict(student_layers=4, route="subset", heads_kept=6, ffn_kept=768, engine="ort-int8", batch_size=32)
+    assert anchor_params(a, space, 6, 2) == {**a, "layout": "2x1"}
+    assert anchor_params({**a, "route": "significance"}, space, 6, 2) is None
+    assert anchor_params({**a, "student_layers": 6}, space, 6, 2) == {
+        k: v for k, v in {**a, "student_layers": 6, "layout": "2x1"}.items() if k != "route"}
+    assert anchor_params(a, space, 6, 4) is None  # 4x1 is not a layout of this space

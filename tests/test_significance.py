@@ -3,6 +3,7 @@ deterministic and round-trip through JSON, selective int8 keeps the chosen layer
 the pipeline's significance-drop recipe builds a shallower model with its own scores."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from compress.approx import drop, fp32_nodes, layer_nodes
+from compress.cache import read_meta
 from compress.errors import UserInputError
 from compress.significance import Significance, compute
 from tests._tiny import save_tiny, sst2_slice, tiny_bert
@@ -142,3 +144,27 @@ def test_pipeline_significance_drop(tmp_path):
                 dict(approx="significance-drop", approx_heads=2, heads_kept=2)):
         with pytest.raises(UserInputError):
             Recipe(task="sst2", **bad).check()
+
+
+def test_pipeline_redistils_after_the_drop(tmp_path):
+    """approx_epochs > 0 trains the dropped model from the undropped one; without it the drop's
+    key (and any cached model) is what it was before the field existed."""
+    from compress.pipeline import build
+    from compress.recipe import Recipe
+    import compress.train as T
+
+    teacher = save_tiny(tmp_path / "teacher", layers=3)
+    data = sst2_slice(train=32, dev=8)
+    plain = Recipe(task="sst2", teacher=str(teacher), teacher_epochs=0, approx="significance-drop", approx_layers=2)
+    assert "approx_epochs" in plain.to_dict()
+    no_kd = build(plain, data, tmp_path / "cache", progress=False)
+    before = T.STEPS_RUN
+    kd = build(replace(plain, approx_epochs=1.0), data, tmp_path / "cache", progress=False)
+    assert [s.hit for s in kd.steps] == [True, True, False]  # teacher and scores reused, the drop re-run
+    assert T.STEPS_RUN - before == 1  # 32 rows, batch 32, 1 epoch
+    assert kd.steps[-1].key != no_kd.steps[-1].key
+    meta = read_meta(kd.model_dir)
+    assert meta["train"]["steps"] == 1 and "dropped_metrics" in meta
+    assert Significance.load(kd.model_dir).layers == Significance.load(no_kd.model_dir).layers
+    with pytest.raises(UserInputError, match="approx_epochs"):
+        Recipe(task="sst2", approx_epochs=1.0).check()

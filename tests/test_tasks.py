@@ -129,3 +129,13 @@ def test_hub_path_fails_fast_with_one_line(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UserInputError, match="unreachable; pass --data-dir DIR"):
         load_task("sst2", None)
+
+
+def test_source_is_one_spelling_of_the_data_dir(monkeypatch, tmp_path):
+    """Cache keys include the data source: a relative and an absolute --data-dir must agree."""
+    from tests.conftest import DATA
+
+    absolute = load_task("cb", DATA.resolve())
+    (tmp_path / "d").symlink_to(DATA.resolve())
+    monkeypatch.chdir(tmp_path)
+    assert load_task("cb", "d").source == absolute.source

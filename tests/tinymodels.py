@@ -4,25 +4,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tests._tiny import save_tiny
 from tests.conftest import DATA
 
 
 def make_tiny(path: Path, prune: dict[int, list[int]] | None = None, layers: int = 2, seed: int = 0) -> Path:
-    """A 2-layer, 4-head, hidden-64 BertForSequenceClassification (optionally head-pruned) + the packaged tokenizer."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
-
-    from compress.models import load_tokenizer
-
-    torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=30522, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4,
-                     intermediate_size=128, num_labels=2, max_position_embeddings=128)
-    model = BertForSequenceClassification(cfg)
-    if prune:
-        model.prune_heads(prune)
-    model.save_pretrained(path)
-    load_tokenizer().save_pretrained(path)
-    return Path(path)
+    """A 2-layer, 4-head, hidden-64 classifier (optionally head-pruned) + the packaged tokenizer."""
+    return save_tiny(path, prune=prune, layers=layers, heads=4, hidden=64, intermediate=128, seed=seed)
 
 
 def sst2_rows(n: int):

@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("--study", default=None, help="only this study (default: every study in the storage)")
     p.add_argument("--table2", default=None, help="table2.json or a folder holding it (default: found under --run)")
     p.add_argument("--ablation", default=None, help="ablation.json or a folder holding it (default: found under --run)")
+    p.add_argument("--significance", nargs="+", default=[], metavar="MODEL_DIR",
+                   help="also show the stored significance scores of these model dirs (or significance.json files)")
     p.add_argument("--out", default=None, help="output folder (default RUN/report)")
     p.add_argument("--usd-per-hour", type=float, default=EXAMPLE_USD_PER_HOUR,
                    help=f"machine price for the cost column (default {EXAMPLE_USD_PER_HOUR}, an example price)")
@@ -32,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     paths = write(Inputs(run_dir=run_dir, out_dir=Path(args.out) if args.out else run_dir / "report",
                          storage=args.storage, study=args.study,
                          table2=Path(args.table2) if args.table2 else None,
-                         ablation=Path(args.ablation) if args.ablation else None, usd_per_hour=args.usd_per_hour))
+                         ablation=Path(args.ablation) if args.ablation else None, usd_per_hour=args.usd_per_hour,
+                         significance=tuple(Path(p) for p in args.significance)))
     print(paths["html"])
     return 0
