@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+import psutil
 
 from autotune import energy as E
 from autotune.engines import prepare
@@ -49,6 +50,7 @@ class Measurement:
     hardware: dict = field(default_factory=dict)
     software: dict = field(default_factory=dict)
     core_sets: tuple = ()
+    busy_before_pct: float | None = None  # whole-machine CPU busy % in the 0.5 s before timing (others' work)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -129,6 +131,9 @@ def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: Tas
     real, padded = padding_overhead(batches)
     engine = prepare(runtime.engine, model_dir, cache_dir, reduce_range=not hw.has_vnni)
 
+    busy = psutil.cpu_percent(interval=0.5)  # this process is idle here: what is busy is someone else
+    if busy > 25:
+        log.warning("machine %.0f%% busy just before timing: this timing may be low; time on a quiet machine", busy)
     tracker = E.pick(energy)
     t0 = time.perf_counter()
     tracker.start()
@@ -161,4 +166,5 @@ def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: Tas
         hardware=_plain(hw.fingerprint()),
         software=software_versions(),
         core_sets=res.core_sets,
+        busy_before_pct=busy,
     )

@@ -24,7 +24,8 @@ TRIAL_COLUMNS = [
     "study", "task", "trial", "state", "status", "feasible", "accuracy", "throughput",
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
     "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
-    "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "constraints", "error",
+    "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "busy_before_pct", "constraints",
+    "error",
 ]
 
 
@@ -143,7 +144,7 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "heads_kept": rec.get("heads_kept") or rec.get("approx_heads"), "ffn_kept": rec.get("ffn_kept"),
         "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
         "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
-        "energy_measured": m.get("energy_measured"),
+        "energy_measured": m.get("energy_measured"), "busy_before_pct": m.get("busy_before_pct"),
         "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error", ""),
     }
 

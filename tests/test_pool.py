@@ -84,6 +84,7 @@ def test_measure_end_to_end(setup):
     assert m.energy_j > 0 and m.energy_method and m.energy_per_query_j == pytest.approx(m.energy_j / len(rows))
     assert m.hardware["hash"] == detect().hash and m.software["onnxruntime"]
     assert m.engine_meta["fused_ops"]["Attention"] == 2
+    assert 0 <= m.busy_before_pct <= 100  # the machine's load is recorded with every timing
     assert Measurement.from_json(m.to_json()) == m
     with pytest.raises(UserInputError):
         measure(model, rows, spec, Runtime("ort-int8", instances=len(CORES) + 1, threads=1), cache)
