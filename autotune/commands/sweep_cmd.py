@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -106,15 +109,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_report:
         from reports.build import Inputs, write
 
-        paths = write(Inputs(run_dir=Path(config.run_dir), out_dir=Path(config.run_dir) / "report",
-                             storage=config.storage, study=config.name))
-        result["report"] = str(paths["html"])
+        try:  # the study and the deploy config are already stored; a report can be regenerated
+            paths = write(Inputs(run_dir=Path(config.run_dir), out_dir=Path(config.run_dir) / "report",
+                                 storage=config.storage, study=config.name))
+            result["report"] = str(paths["html"])
+        except Exception as exc:  # noqa: BLE001 -- one line, the sweep's results stand
+            log.error("report failed (%s: %s); results are stored, rerun: run_sweep.py report --run %s",
+                      type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", config.run_dir)
+            result["report"] = "(failed, see the log)"
     _print_best(result)
     return 0 if result.get("best") else 1
 
 
 def _print_best(result: dict) -> None:
     """The best-recipe table on stdout: what the user reads when the sweep ends."""
+    from reports.load import describe_recipe
+
     best = result.get("best")
     if not best:
         print(f"study {result['study']}: no trial met the accuracy floor")
@@ -122,8 +132,7 @@ def _print_best(result: dict) -> None:
     rt, r = best["runtime"], best["recipe"]
     rows = [
         ("task", best["task"]),
-        ("recipe", f"layers {r.get('student_layers') or 'teacher'}, heads {r.get('heads_kept') or 'all'}, "
-                   f"FFN {r.get('ffn_kept') or 'all'} ({best['recipe_key']})"),
+        ("recipe (L/H/F)", f"{describe_recipe(r)} ({best['recipe_key']})"),
         ("runtime", f"{rt['engine']} batch {rt['batch_size']}, {rt['instances']} x {rt['threads']} threads, "
                     f"cores {best['core_sets']}"),
         ("throughput", f"{best['throughput']:.1f} ex/s = {best['speedup_over_baseline']:.1f}x the out-of-the-box baseline"),
