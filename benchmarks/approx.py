@@ -71,7 +71,8 @@ def run_task(task: str, args) -> list[dict]:
         log.info("%s int8 %s: %s", task, engine, rows[-1])
 
     depth, kd = args.layers, args.kd_epochs
-    kept = scored_kept(scored.model_dir, depth)
+    sig = Significance.load(scored.model_dir)
+    kept = sig.top_layers(depth)
     for epochs in (0.0, kd) if kd else (0.0,):
         tag = f", KD {epochs:g} ep" if epochs else ", no KD"
         sig_drop = build(replace(base, approx="significance-drop", approx_layers=depth, approx_epochs=epochs),
@@ -95,16 +96,12 @@ def run_task(task: str, args) -> list[dict]:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    plot(Significance.load(scored.model_dir), out / f"significance-{task}.png", f"{task}: fine-tuned teacher")
+    plot(sig, out / f"significance-{task}.png", f"{task}: fine-tuned teacher")
     return rows
 
 
 def teacher_depth(built) -> int:
     return int(read_meta(built.model_dir)["config"]["num_hidden_layers"])
-
-
-def scored_kept(model_dir: str, depth: int) -> list[int]:
-    return Significance.load(model_dir).top_layers(depth)
 
 
 def markdown(rows: list[dict], args) -> str:

@@ -228,6 +228,18 @@ class _Context:
         r = self.recipe
         return KDConfig(r.kd_temperature, r.kd_alpha, r.kd_hidden_weight, r.kd_attention_weight)
 
+    def distill(self, student, teacher, epochs: float, desc: str):
+        """Distil ``student`` from ``teacher`` on the training rows with the recipe's KD settings."""
+        from compress.distill import distill
+
+        r, inp = self.recipe, self.inputs
+        return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
+                       self.train_config(epochs, r.kd_lr, r.kd_batch_size), self.kd(), desc=desc)
+
+
+def _trained(res) -> dict[str, Any]:
+    return {"train": {"steps": res.steps, "best_step": res.best_step}}
+
 
 def _shape(config) -> dict[str, Any]:
     return {k: getattr(config, k, None) for k in ("model_type", "num_hidden_layers", "num_attention_heads",
@@ -236,9 +248,7 @@ def _shape(config) -> dict[str, Any]:
 
 
 def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
-    from compress.train import ce_loss, train
-
-    from compress.train import seed_everything
+    from compress.train import ce_loss, seed_everything, train
 
     r, inp = ctx.recipe, ctx.inputs
     seed_everything(r.seed)  # the fresh classifier head is drawn here
@@ -246,12 +256,12 @@ def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
     if r.teacher_epochs > 0:
         res = train(model, inp.spec, inp.train_enc, ce_loss(inp.train_labels), inp.dev, inp.dev_enc,
                     ctx.train_config(r.teacher_epochs, r.teacher_lr, r.teacher_batch_size), desc="teacher")
-        return ctx.save(model, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step})
+        return ctx.save(model, tmp, res.metrics, **_trained(res))
     return ctx.save(model, tmp, ctx.evaluate(model))
 
 
 def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any]:
-    from compress.distill import distill, make_student, set_activation
+    from compress.distill import make_student, set_activation
     from compress.layerdrop import greedy_drop
     from compress.train import seed_everything, subset
 
@@ -274,9 +284,8 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
         init = load_classifier(r.student_init, num_labels=inp.spec.num_labels) if r.student_init else None
         student = make_student(teacher, r.student_layers, r.activation, init)
     if r.kd_epochs > 0:
-        res = distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
-                      ctx.train_config(r.kd_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="student")
-        return ctx.save(student, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step}, **extra)
+        res = ctx.distill(student, teacher, r.kd_epochs, "student")
+        return ctx.save(student, tmp, res.metrics, **_trained(res), **extra)
     return ctx.save(student, tmp, ctx.evaluate(student), **extra)
 
 
@@ -295,13 +304,9 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
 
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
-    from compress.distill import distill
-
-    r, inp = ctx.recipe, ctx.inputs
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
-    res = distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
-                  ctx.train_config(r.redistill_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="redistill")
-    return ctx.save(student, tmp, res.metrics, train={"steps": res.steps, "best_step": res.best_step})
+    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill")
+    return ctx.save(student, tmp, res.metrics, **_trained(res))
 
 
 def _build_significance(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
@@ -329,17 +334,13 @@ def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]
     from compress.approx import drop, restrict
     from compress.significance import Significance
 
-    r, inp = ctx.recipe, ctx.inputs
+    r = ctx.recipe
     sig = Significance.load(scored_dir)
     whole = load_classifier(scored_dir)
     model = drop(whole, sig, r.approx_layers, r.approx_heads)
     restrict(sig, r.approx_layers, r.approx_heads).save(tmp)  # for ort-int8-selective on the dropped model
     if not r.approx_epochs:
         return ctx.save(model, tmp, ctx.evaluate(model))
-    from compress.distill import distill
-
-    dropped_metrics = ctx.evaluate(model)
-    res = distill(model, whole, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
-                  ctx.train_config(r.approx_epochs, r.kd_lr, r.kd_batch_size), ctx.kd(), desc="approx redistill")
-    return ctx.save(model, tmp, res.metrics, dropped_metrics=dropped_metrics,
-                    train={"steps": res.steps, "best_step": res.best_step})
+    res = ctx.distill(model, whole, r.approx_epochs, "approx redistill")
+    dropped = {k: v for k, v in res.history[0].items() if k != "step"}  # train's step-0 evaluation
+    return ctx.save(model, tmp, res.metrics, dropped_metrics=dropped, **_trained(res))

@@ -136,7 +136,7 @@ class Recipe:
             if value is not None and self.approx != "significance-drop":
                 raise UserInputError(f"recipe: {name} needs approx 'significance-drop', not {self.approx!r}")
         if self.approx_epochs and self.approx != "significance-drop":
-            raise UserInputError(f"recipe: approx_epochs re-distils a dropped model; it needs approx 'significance-drop'")
+            raise UserInputError("recipe: approx_epochs re-distils a dropped model; it needs approx 'significance-drop'")
         if self.approx == "significance-drop" and self.approx_layers is None and self.approx_heads is None:
             raise UserInputError("recipe: approx 'significance-drop' needs approx_layers and/or approx_heads")
         if self.approx_heads is not None and self.heads_kept is not None:

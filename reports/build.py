@@ -87,21 +87,21 @@ def significance_blocks(res: TaskResults, path: Path) -> list:
     if not res.significance:
         return []
     chosen = res.chosen()
-    number = int(chosen["trial"]) if chosen is not None and int(chosen["trial"]) in res.significance else min(res.significance)
+    pick = None if chosen is None else int(chosen["trial"])
+    number = pick if pick in res.significance else min(res.significance)
+    which = "the chosen recipe's model" if number == pick else f"trial {number}'s model"
     sig = significance.Significance.from_dict(res.significance[number])
-    which = "the chosen recipe's model" if chosen is not None and number == int(chosen["trial"]) else f"trial {number}'s model"
     return [Image(significance.plot(sig, path, f"{res.task}: significance of {which}"),
                   f"{res.task}: significance heat map"),
             Table(f"Significance per layer ({which}; {len(res.significance)} scored trial(s) in the study)",
                   significance.table(sig))]
 
 
-def significance_section(paths: tuple[Path, ...], fig_dir: Path) -> Section:
+def significance_section(scored: list[tuple[Path, significance.Significance]], fig_dir: Path) -> Section:
     blocks: list = ["Loss increase on held-aside training rows when one component is removed (AxFormer); "
                     "read from the stored significance.json, not recomputed."]
-    for j, p in enumerate(paths):
-        sig = significance.read(p)
-        name = Path(p).name if Path(p).is_dir() else Path(p).parent.name
+    for j, (p, sig) in enumerate(scored):
+        name = p.name if p.is_dir() else p.parent.name
         blocks.append(Image(significance.plot(sig, fig_dir / f"significance-{j:02d}.png", name), f"significance of {name}"))
         blocks.append(Table(f"Significance per layer ({p})", significance.table(sig)))
     return Section("Significance scores", tuple(blocks))
@@ -121,8 +121,7 @@ def build(inp: Inputs) -> Document:
     # every input is read before anything is drawn, so bad input stops the report at once
     t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
     ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
-    for p in inp.significance:  # refuse a bad path before anything is drawn
-        significance.read(p)
+    scored = [(Path(p), significance.read(p)) for p in inp.significance]
     out = Path(inp.out_dir)
     fig_dir = out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -149,8 +148,8 @@ def build(inp: Inputs) -> Document:
         ab.to_csv(out / "ablation.csv", index=False, float_format=FLOAT_FORMAT)
         sections.append(fixed_section("Table 3: cumulative speed-up ladder", ab, tables.ablation(ab),
                                       charts.ablation, fig_dir, "ablation"))
-    if inp.significance:
-        sections.append(significance_section(inp.significance, fig_dir))
+    if scored:
+        sections.append(significance_section(scored, fig_dir))
     where = inp.storage or f"{inp.run_dir}/study.db"
     intro = (f"Regenerated from stored results only ({redact(where)}); nothing was re-run. "
              "Speeds are examples per second on the machine named in each section.",)

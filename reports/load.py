@@ -105,7 +105,7 @@ def describe_recipe(recipe: dict | None) -> str:
     elif layers and recipe.get("route") == "greedy":
         depth += "g"
     kept = recipe.get("heads_kept") or recipe.get("approx_heads")
-    heads = f"H{kept}" + ("s" if recipe.get("approx_heads") else "") if kept else "H=T"
+    heads = f"H{kept}{'s' if recipe.get('approx_heads') else ''}" if kept else "H=T"
     ffn = f"F{recipe['ffn_kept']}" if recipe.get("ffn_kept") else "F=T"
     return f"{depth} {heads} {ffn}"
 
