@@ -187,7 +187,7 @@ class Sweep:
         (self.run_dir / "sweep_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
         log.info("sweep %s: task %s, preset %s, %d trials, timeout %.0f s; space holds %d models / %d trials; "
                  "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
-                 self.timeout_s or 0, *self.space.size(), self.preset.estimate_s() / 60)
+                 self.timeout_s or 0, *self.space.size(), self.preset.estimate_s(self.n_trials) / 60)
         metric = data.spec.primary_metric
         teacher = self.base_recipe()
         from compress.pipeline import build
