@@ -38,6 +38,11 @@ class DeployConfig:
     study: str
     storage: str
     trial: int
+    # the held-out confirmation (autotune/confirm.py); None in configs written without it
+    teacher_heldout_score: float | None = None
+    heldout_floor: float | None = None
+    heldout_confirmed: bool | None = None
+    heldout_checks: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -57,7 +62,7 @@ class DeployConfig:
 
 
 def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: str, storage: str,
-                  metric: str) -> DeployConfig:
+                  metric: str, confirmation: dict[str, Any] | None = None) -> DeployConfig:
     m = trial.user_attrs["measurement"]
     return DeployConfig(
         task=task,
@@ -80,6 +85,7 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         storage=storage,
         trial=trial.number,
         notes=list(refs.get("notes", [])),
+        **(confirmation or {}),
     )
 
 

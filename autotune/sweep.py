@@ -43,6 +43,9 @@ class SweepConfig:
     oversubscribe: bool = False
     eval_limit: int | None = None
     remeasure_references: bool = False  # re-time the teacher/baseline (e.g. first timed on a busy machine)
+    # re-score up to this many of the fastest feasible trials on the held-out split and ship the
+    # first that meets the floor there too (autotune/confirm.py); 0 = ship the fastest feasible
+    confirm_top: int = 5
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -177,6 +180,47 @@ class Sweep:
             study.enqueue_trial(params, skip_if_exists=True)
             log.info("queued anchor trial %s", params)
 
+    def trial_heldout(self, data, trial) -> dict[str, Any]:
+        """A stored trial's recipe (cached model) and runtime, timed and scored on the held-out split."""
+        from autotune import study as S
+        from autotune.runtime import Runtime
+        from compress.recipe import Recipe
+
+        recipe = Recipe.from_dict(trial.user_attrs[S.ATTR_RECIPE])
+        return self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout")[0]
+
+    def teacher_heldout(self, study, data, metric: str) -> float:
+        """The teacher's held-out score (PyTorch fp32, as its search-split score), once per study."""
+        from autotune.runtime import Runtime
+
+        if "teacher_heldout" not in study.user_attrs:
+            rt = Runtime(engine="torch-fp32", padding="dynamic", batch_size=32, instances=1,
+                         threads=self.hardware.physical_cores)
+            m, _ = self.evaluate(data, self.base_recipe(), rt, split="holdout")
+            study.set_user_attr("teacher_heldout", m["metrics"])
+        return float(study.user_attrs["teacher_heldout"][metric])
+
+    def confirm_pick(self, study, data, ranked, metric: str):
+        """(trial, its held-out measurement, confirmation) — see autotune/confirm.py."""
+        from autotune.confirm import confirm, heldout_floor
+
+        top = self.config.confirm_top
+        if top < 1:  # confirmation off: the fastest feasible trial, its held-out score only reported
+            return ranked[0], self.trial_heldout(data, ranked[0]), None
+        teacher_held = self.teacher_heldout(study, data, metric)
+        floor = heldout_floor(self.config.floor, teacher_held)
+        picked, checks, measured = confirm(ranked, lambda t: self.trial_heldout(data, t), floor, metric, top)
+        study.set_user_attr("heldout_checks", [c.to_dict() for c in checks])
+        if picked is None:
+            log.warning("none of the %d fastest feasible trials met the floor %.4f on the held-out split "
+                        "(teacher %.4f there); writing the fastest feasible trial, marked unconfirmed",
+                        len(checks), floor, teacher_held)
+            picked, held = ranked[0], measured[0]
+        else:
+            held = measured[-1]
+        return picked, held, {"teacher_heldout_score": teacher_held, "heldout_floor": floor,
+                              "heldout_confirmed": checks[-1].passed, "heldout_checks": [c.to_dict() for c in checks]}
+
     def run(self) -> dict[str, Any]:
         from autotune import study as S
         from autotune.deploy import deploy_config
@@ -219,18 +263,14 @@ class Sweep:
         t0 = time.monotonic()
         S.run(study, objective, self.n_trials, self.timeout_s)
         log.info("search finished in %.0f s", time.monotonic() - t0)
-        best = S.best_trial(study)
-        if best is None:
+        ranked = S.ranked_feasible(study)
+        if not ranked:
             log.warning("no trial met the floor %.4f; no deployment config written", floor)
             return {"study": cfg.name, "best": None}
-        from compress.recipe import Recipe
-        from autotune.runtime import Runtime
-
-        recipe = Recipe.from_dict(best.user_attrs[S.ATTR_RECIPE])
-        runtime = Runtime.from_dict(best.user_attrs[S.ATTR_RUNTIME])
-        held, _ = self.evaluate(data, recipe, runtime, split="holdout")
+        best, held, confirmation = self.confirm_pick(study, data, ranked, metric)
         config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
-                               storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric)
+                               storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric,
+                               confirmation=confirmation)
         out = self.run_dir / "deploy" / f"{cfg.task}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(config.to_json())

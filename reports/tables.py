@@ -70,12 +70,18 @@ def best_row(res: TaskResults, usd_per_hour: float) -> dict[str, Any] | None:
         "p99": d.get("latency_p99_ms") if from_deploy else c["latency_p99_ms"],
         "dev": d.get("dev_score") if from_deploy else c["accuracy"],
         "heldout": d.get("heldout_score") if from_deploy else None,
+        "teacher_heldout": d.get("teacher_heldout_score") if from_deploy else None,
+        "confirmed": _confirmed(d.get("heldout_confirmed")) if from_deploy else "n/a",
         "speedup": tput / base if base else None,
         "usd": usd_per_100m(tput, usd_per_hour),
         "energy_1k": energy * 1000 if energy is not None and not pd.isna(energy) else None,
         "energy_method": energy_method(c["energy_measured"], c["energy_method"]),
         "source": "deploy config" if from_deploy else "best feasible trial (no deploy config)",
     }
+
+
+def _confirmed(flag: Any) -> str:
+    return "n/a" if flag is None else ("yes" if flag else "NO")
 
 
 def best_recipes(results: Iterable[TaskResults], usd_per_hour: float) -> pd.DataFrame:
@@ -86,6 +92,7 @@ def best_recipes(results: Iterable[TaskResults], usd_per_hour: float) -> pd.Data
         "engine": ("engine", text), "layout": ("instances×threads", text), "batch": ("batch", num("g")),
         "throughput": ("throughput (ex/s)", num(".1f")), "p50": ("p50 (ms)", num(".2f")),
         "p99": ("p99 (ms)", num(".2f")), "dev": ("dev", num(".4f")), "heldout": ("held-out", num(".4f")),
+        "teacher_heldout": ("teacher held-out", num(".4f")), "confirmed": ("meets the floor held out", text),
         "speedup": ("speed-up vs out-of-the-box", num(".2f")), "usd": ("USD / 100M queries", num(".2f")),
         "energy_1k": ("energy / 1,000 queries (J)", num(".1f")), "energy_method": ("energy method", text),
         "source": ("from", text),

@@ -55,25 +55,26 @@ def test_unreachable_storage_is_refused_with_one_line(tmp_path):
         open_storage("sqlite:////proc/no/such/study.db", tmp_path)
 
 
-def test_infeasible_trials_are_never_best(tmp_path):
-    """A real sqlite study where the fastest trials miss the floor."""
-    storage = open_storage(None, tmp_path)
-    st = S.open_study(storage, "t", multi=True, seed=0, n_trials=8)
-    floor = 0.8
-    results = {0: (0.95, 100.0), 1: (0.70, 900.0), 2: (0.85, 300.0), 3: (0.79, 5000.0)}
+def stored_study(tmp_path, results: dict[int, tuple[float, float]], floor: float) -> optuna.Study:
+    """A real sqlite study whose trial k scored results[k] = (accuracy, ex/s) under ``floor``."""
+    st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=len(results))
 
     def objective(trial):
-        k = trial.suggest_categorical("k", [0, 1, 2, 3])
-        acc, thr = results[k]
-        cons = [floor - acc]
-        trial.set_user_attr(S.ATTR_CONSTRAINTS, cons)
-        trial.set_constraint("accuracy_floor", cons[0])
+        acc, thr = results[trial.suggest_categorical("k", list(results))]
+        trial.set_user_attr(S.ATTR_CONSTRAINTS, [floor - acc])
+        trial.set_constraint("accuracy_floor", floor - acc)
         trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": thr, "metrics": {"accuracy": acc}})
         return acc, thr
 
     for k in results:
         st.enqueue_trial({"k": k})
-    st.optimize(objective, n_trials=4)
+    st.optimize(objective, n_trials=len(results))
+    return st
+
+
+def test_infeasible_trials_are_never_best(tmp_path):
+    """A real sqlite study where the fastest trials miss the floor."""
+    st = stored_study(tmp_path, {0: (0.95, 100.0), 1: (0.70, 900.0), 2: (0.85, 300.0), 3: (0.79, 5000.0)}, 0.8)
     best = S.best_trial(st)
     assert best.params["k"] == 2  # not 3 (faster but 0.79 < 0.8) nor 1
     assert {t.params["k"] for t in S.feasible_trials(st)} == {0, 2}
@@ -115,3 +116,29 @@ def test_anchors_fit_the_space_or_are_skipped():
     assert anchor_params({**a, "student_layers": 6}, space, 6, 2) == {
         k: v for k, v in {**a, "student_layers": 6, "layout": "2x1"}.items() if k != "route"}
     assert anchor_params(a, space, 6, 4) is None  # 4x1 is not a layout of this space
+
+
+def test_heldout_confirmation_ships_the_fastest_trial_that_also_passes_held_out(tmp_path):
+    """A real sqlite study; the fastest feasible trial is worse held out than on the search rows."""
+    from autotune.confirm import confirm, heldout_floor
+
+    search = {0: (0.90, 100.0), 1: (0.88, 900.0), 2: (0.89, 500.0), 3: (0.70, 5000.0)}  # (accuracy, ex/s)
+    heldout = {0: 0.91, 1: 0.85, 2: 0.895, 3: 0.90}
+    st = stored_study(tmp_path, search, 0.85)
+    ranked = S.ranked_feasible(st)
+    assert [t.params["k"] for t in ranked] == [1, 2, 0]  # 3 is infeasible however fast
+    asked: list[int] = []
+
+    def held(trial):
+        asked.append(trial.params["k"])
+        return {"metrics": {"accuracy": heldout[trial.params["k"]]}}
+
+    floor = heldout_floor(AccuracyFloor(below_teacher=1.0), teacher_heldout=0.90)
+    assert floor == pytest.approx(0.89)
+    picked, checks, measured = confirm(ranked, held, floor, "accuracy", top=5)
+    assert picked.params["k"] == 2 and asked == [1, 2]  # stops at the first that passes
+    assert [c.passed for c in checks] == [False, True] and measured[-1]["metrics"]["accuracy"] == 0.895
+    asked.clear()
+    picked, checks, _ = confirm(ranked, held, 0.95, "accuracy", top=2)
+    assert picked is None and asked == [1, 2] and not any(c.passed for c in checks)
+    assert heldout_floor(AccuracyFloor(absolute=0.8, below_teacher=None), teacher_heldout=0.99) == 0.8

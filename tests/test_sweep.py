@@ -69,6 +69,10 @@ def test_sweep_end_to_end_writes_deploy_config_and_failed_trial_reason(tiny, dat
     assert cfg["runtime"]["engine"] == "ort-fp32"
     assert 0.0 <= cfg["heldout_score"] <= 1.0 and cfg["throughput"] > 0
     assert cfg["hardware_id"] and cfg["core_sets"]
+    # the pick was re-scored held out against the teacher's own held-out score (floor: teacher − 100 points)
+    assert cfg["heldout_confirmed"] is True and cfg["heldout_checks"][-1]["trial"] == cfg["trial"]
+    assert cfg["heldout_floor"] == pytest.approx(cfg["teacher_heldout_score"] - 1.0)
+    assert st.user_attrs["teacher_heldout"]["accuracy"] == cfg["teacher_heldout_score"]
     refs = st.user_attrs["references"]
     assert refs["baseline"]["runtime"]["padding"] == "fixed" and refs["baseline"]["runtime"]["batch_size"] == 1
     # deploy picks the config for this hardware

@@ -13,6 +13,13 @@ def _ints(text: str) -> tuple[int, ...]:
     return tuple(int(x) for x in text.split(",") if x.strip())
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: must be zero or more")
+    return value
+
+
 def _strs(text: str) -> tuple[str, ...]:
     return tuple(x.strip() for x in text.split(",") if x.strip())
 
@@ -49,6 +56,9 @@ def add_parser(sub) -> None:
     p.add_argument("--heartbeat", type=int, default=30, help="seconds between trial heartbeats")
     p.add_argument("--eval-limit", type=int, default=None, help="time and score only the first N search rows")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    p.add_argument("--confirm-top", type=_non_negative, default=5,
+                   help="re-score this many of the fastest feasible trials on the held-out split and ship the "
+                        "first that meets the floor there too (default 5; 0 = ship the fastest feasible)")
     p.add_argument("--remeasure-references", action="store_true",
                    help="re-time the teacher and the out-of-the-box baseline stored with the study")
     p.set_defaults(func=run)
@@ -87,7 +97,7 @@ def config_from_args(args: argparse.Namespace):
                        study_name=args.study_name, floor=floor, objective=args.objective,
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
-                       remeasure_references=args.remeasure_references)
+                       remeasure_references=args.remeasure_references, confirm_top=args.confirm_top)
 
 
 def _read_json(path: str, option: str) -> dict:
@@ -137,9 +147,18 @@ def _print_best(result: dict) -> None:
                     f"cores {best['core_sets']}"),
         ("throughput", f"{best['throughput']:.1f} ex/s = {best['speedup_over_baseline']:.1f}x the out-of-the-box baseline"),
         ("latency", f"p50 {best['latency_p50_ms']:.2f} ms, p99 {best['latency_p99_ms']:.2f} ms"),
-        (best["metric"], f"dev {best['dev_score']:.4f}, held-out {best['heldout_score']:.4f}, teacher {best['teacher_score']:.4f}"),
+        (best["metric"], f"dev {best['dev_score']:.4f}, held-out {best['heldout_score']:.4f}; teacher dev "
+                         f"{best['teacher_score']:.4f}{_teacher_heldout(best)}"),
         ("deploy config", result.get("path", "")),
         ("report", result.get("report", "(skipped)")),
     ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+def _teacher_heldout(best: dict) -> str:
+    if best.get("heldout_confirmed") is None:
+        return ""
+    verdict = "meets" if best["heldout_confirmed"] else "MISSES"
+    return (f", held-out {best['teacher_heldout_score']:.4f} (the pick {verdict} the held-out floor "
+            f"{best['heldout_floor']:.4f})")

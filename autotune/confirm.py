@@ -1,0 +1,56 @@
+"""Confirm the pick on rows the search never saw, before it is shipped.
+
+The floor is enforced on the search half of dev, the same rows that chose every model's
+checkpoint (early stopping) and then chose the fastest of many trials: the pick's
+search-half score is biased upward, and with a few hundred rows its noise is larger
+than a one-point floor. So the fastest feasible trials are re-scored on the held-out
+half, fastest first, against the same floor rule applied to the teacher's own held-out
+score; the first that passes is the pick.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+from optuna.trial import FrozenTrial
+
+from autotune.floor import AccuracyFloor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Check:
+    trial: int
+    score: float  # primary metric on the held-out split, under the trial's own runtime
+    floor: float  # the floor rule applied to the teacher's held-out score
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"trial": self.trial, "score": self.score, "floor": self.floor, "passed": self.passed}
+
+
+def heldout_floor(rule: AccuracyFloor, teacher_heldout: float) -> float:
+    """An absolute floor stays as it is; a relative one follows the teacher onto the held-out rows."""
+    if rule.absolute is not None:
+        return rule.absolute
+    return teacher_heldout - (rule.below_teacher or 0.0) / 100.0
+
+
+def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], dict], floor: float, metric: str,
+            top: int) -> tuple[FrozenTrial | None, list[Check], list[dict]]:
+    """(first of the ``top`` fastest feasible trials meeting ``floor`` held out or None, checks, measurements)."""
+    checks: list[Check] = []
+    measured: list[dict] = []
+    for trial in ranked[:top]:
+        m = heldout_of(trial)
+        score = float(m["metrics"][metric])
+        check = Check(trial.number, score, floor, score >= floor)
+        checks.append(check)
+        measured.append(m)
+        log.info("held-out check, trial %d: %s %.4f vs floor %.4f → %s", trial.number, metric, score, floor,
+                 "confirmed" if check.passed else "below the floor")
+        if check.passed:
+            return trial, checks, measured
+    return None, checks, measured
