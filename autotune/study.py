@@ -114,7 +114,32 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return ranked[0] if ranked else None
 
 
-def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: float | None) -> int:
+class RuntimeSiblings:
+    """Callback: when a trial's model is first found feasible, queue the same model at every other
+    batch size of the space. Building dominates a trial's cost and the fastest batch size depends
+    on the model (measured: 8 for some SST-2 students, 16-32 for others), so these trials are cheap
+    and worth more than random ones."""
+
+    def __init__(self, batch_sizes: tuple[int, ...]):
+        self.batch_sizes = tuple(batch_sizes)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state != TrialState.COMPLETE or not trial.user_attrs.get(ATTR_FEASIBLE):
+            return
+        key = trial.user_attrs.get("recipe_key")
+        earlier = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                   if t.number < trial.number and t.user_attrs.get("recipe_key") == key]
+        if earlier or "batch_size" not in trial.params:
+            return
+        for size in self.batch_sizes:
+            if size != trial.params["batch_size"]:
+                study.enqueue_trial({**trial.params, "batch_size": size}, skip_if_exists=True)
+        log.info("trial %d: model %s is feasible; queued it at batch sizes %s", trial.number, key,
+                 ", ".join(str(b) for b in self.batch_sizes if b != trial.params["batch_size"]))
+
+
+def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: float | None,
+        callbacks: tuple = ()) -> int:
     """Run until the study holds ``n_trials`` finished trials (shared by every worker)."""
     remaining = n_trials - finished_count(study)
     if remaining <= 0:
@@ -135,5 +160,5 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: flo
             st.stop()
 
     study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=(Exception,),
-                   callbacks=[stop_when_done], gc_after_trial=True)
+                   callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
     return remaining

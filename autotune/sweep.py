@@ -45,7 +45,7 @@ class SweepConfig:
     remeasure_references: bool = False  # re-time the teacher/baseline (e.g. first timed on a busy machine)
     # re-score up to this many of the fastest feasible trials on the held-out split and ship the
     # first that meets the floor there too (autotune/confirm.py); 0 = ship the fastest feasible
-    confirm_top: int = 5
+    confirm_top: int = 10
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -261,7 +261,8 @@ class Sweep:
             p99_limit_ms=cfg.p99_limit_ms,
         )
         t0 = time.monotonic()
-        S.run(study, objective, self.n_trials, self.timeout_s)
+        extra = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
+        S.run(study, objective, self.n_trials, self.timeout_s, callbacks=extra)
         log.info("search finished in %.0f s", time.monotonic() - t0)
         ranked = S.ranked_feasible(study)
         if not ranked:

@@ -142,3 +142,26 @@ def test_heldout_confirmation_ships_the_fastest_trial_that_also_passes_held_out(
     picked, checks, _ = confirm(ranked, held, 0.95, "accuracy", top=2)
     assert picked is None and asked == [1, 2] and not any(c.passed for c in checks)
     assert heldout_floor(AccuracyFloor(absolute=0.8, below_teacher=None), teacher_heldout=0.99) == 0.8
+
+
+def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
+    """RuntimeSiblings on a real study: new feasible models get batch-size siblings, others none."""
+    st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=20)
+    accuracy = {"good": 0.9, "bad": 0.5}
+
+    def objective(trial):
+        model = trial.suggest_categorical("model", ["good", "bad"])
+        batch = trial.suggest_categorical("batch_size", [1, 8, 32])
+        feasible = accuracy[model] >= 0.8
+        trial.set_user_attr("recipe_key", model)
+        trial.set_user_attr(S.ATTR_FEASIBLE, feasible)
+        trial.set_user_attr(S.ATTR_CONSTRAINTS, [0.8 - accuracy[model]])
+        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": 10.0 * batch, "metrics": {"accuracy": accuracy[model]}})
+        return accuracy[model], 10.0 * batch
+
+    st.enqueue_trial({"model": "bad", "batch_size": 8})
+    st.enqueue_trial({"model": "good", "batch_size": 8})
+    st.optimize(objective, n_trials=4, callbacks=[S.RuntimeSiblings((1, 8, 32))])
+    done = [(t.params["model"], t.params["batch_size"]) for t in st.trials]
+    assert done == [("bad", 8), ("good", 8), ("good", 1), ("good", 32)]  # siblings run next, in order
+    assert not [t for t in st.trials if t.state.name == "WAITING"]  # the siblings queued no siblings

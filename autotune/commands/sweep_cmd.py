@@ -56,9 +56,9 @@ def add_parser(sub) -> None:
     p.add_argument("--heartbeat", type=int, default=30, help="seconds between trial heartbeats")
     p.add_argument("--eval-limit", type=int, default=None, help="time and score only the first N search rows")
     p.add_argument("--no-report", action="store_true", help="skip the report at the end")
-    p.add_argument("--confirm-top", type=_non_negative, default=5,
+    p.add_argument("--confirm-top", type=_non_negative, default=10,
                    help="re-score this many of the fastest feasible trials on the held-out split and ship the "
-                        "first that meets the floor there too (default 5; 0 = ship the fastest feasible)")
+                        "first that meets the floor there too (default 10; 0 = ship the fastest feasible)")
     p.add_argument("--remeasure-references", action="store_true",
                    help="re-time the teacher and the out-of-the-box baseline stored with the study")
     p.set_defaults(func=run)
