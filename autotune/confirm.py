@@ -33,9 +33,7 @@ class Check:
 
 def heldout_floor(rule: AccuracyFloor, teacher_heldout: float) -> float:
     """An absolute floor stays as it is; a relative one follows the teacher onto the held-out rows."""
-    if rule.absolute is not None:
-        return rule.absolute
-    return teacher_heldout - (rule.below_teacher or 0.0) / 100.0
+    return rule.level(teacher_heldout)
 
 
 def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], dict], floor: float, metric: str,

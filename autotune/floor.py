@@ -25,6 +25,11 @@ class AccuracyFloor:
                     f"--floor {self.absolute:.4f} is above the teacher's own dev score {teacher_score:.4f}; "
                     "no compressed model can be expected to meet it"
                 )
+        return self.level(teacher_score)
+
+    def level(self, teacher_score: float) -> float:
+        """The floor in metric units, unchecked (e.g. against the teacher's held-out score)."""
+        if self.absolute is not None:
             return self.absolute
         return teacher_score - (self.below_teacher or 0.0) / 100.0
 

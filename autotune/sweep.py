@@ -133,8 +133,9 @@ class Sweep:
                           allow_oversubscribe=self.config.oversubscribe)
         return recipe, runtime
 
-    def evaluate(self, data, recipe, runtime, split: str = "dev"):
-        """Build (cached) and time under the machine-wide lock; (measurement dict, built)."""
+    def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None):
+        """Build (cached) and time under the machine-wide lock; (measurement dict, built).
+        ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike."""
         from autotune.measure import measure
         from autotune.timing_lock import timing_lock
         from compress.pipeline import build
@@ -144,7 +145,8 @@ class Sweep:
         if self.config.eval_limit:
             rows = rows[: self.config.eval_limit]
         with timing_lock():
-            m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir, repeats=self.preset.measure_repeats)
+            m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir,
+                        repeats=repeats or self.preset.measure_repeats)
         return m.to_dict(), built
 
     def references(self, study, data) -> dict[str, Any]:
@@ -181,13 +183,14 @@ class Sweep:
             log.info("queued anchor trial %s", params)
 
     def trial_heldout(self, data, trial) -> dict[str, Any]:
-        """A stored trial's recipe (cached model) and runtime, timed and scored on the held-out split."""
+        """A stored trial's recipe (cached model) and runtime, scored on the held-out split."""
         from autotune import study as S
         from autotune.runtime import Runtime
         from compress.recipe import Recipe
 
         recipe = Recipe.from_dict(trial.user_attrs[S.ATTR_RECIPE])
-        return self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout")[0]
+        return self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout",
+                             repeats=1)[0]
 
     def teacher_heldout(self, study, data, metric: str) -> float:
         """The teacher's held-out score (PyTorch fp32, as its search-split score), once per study."""
@@ -196,7 +199,7 @@ class Sweep:
         if "teacher_heldout" not in study.user_attrs:
             rt = Runtime(engine="torch-fp32", padding="dynamic", batch_size=32, instances=1,
                          threads=self.hardware.physical_cores)
-            m, _ = self.evaluate(data, self.base_recipe(), rt, split="holdout")
+            m, _ = self.evaluate(data, self.base_recipe(), rt, split="holdout", repeats=1)
             study.set_user_attr("teacher_heldout", m["metrics"])
         return float(study.user_attrs["teacher_heldout"][metric])
 
