@@ -5,10 +5,15 @@ checkpoint (early stopping) and then chose the fastest of many trials: the pick'
 search-half score is biased upward, and with a few hundred rows its noise is larger
 than a one-point floor. So the fastest feasible trials are re-scored on the held-out
 half, fastest first, against the same floor rule applied to the teacher's own held-out
-score; the first that passes is the pick.
+score; the first that passes is the pick. Each model is checked once, at its fastest
+runtime: its other batch sizes predict the same rows alike (int8 rounding aside), so
+re-checking them would spend the budget on noise. When none passes, the sweep ships the
+checked trial that came closest held out (`closest`): the fastest one is the likeliest to
+owe its feasibility to the search half alone.
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -16,6 +21,7 @@ from typing import Any, Callable, Sequence
 from optuna.trial import FrozenTrial
 
 from autotune.floor import AccuracyFloor
+from autotune.study import ATTR_RECIPE
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +44,17 @@ def heldout_floor(rule: AccuracyFloor, teacher_heldout: float) -> float:
 
 def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], dict], floor: float, metric: str,
             top: int) -> tuple[FrozenTrial | None, list[Check], list[dict]]:
-    """(first of the ``top`` fastest feasible trials meeting ``floor`` held out or None, checks, measurements)."""
+    """(first of the ``top`` fastest feasible models meeting ``floor`` held out or None, checks, measurements)."""
     checks: list[Check] = []
     measured: list[dict] = []
-    for trial in ranked[:top]:
+    seen: set[str] = set()
+    for trial in ranked:
+        if len(checks) >= top:
+            break
+        model = json.dumps(trial.user_attrs.get(ATTR_RECIPE, trial.number), sort_keys=True)
+        if model in seen:
+            continue
+        seen.add(model)
         m = heldout_of(trial)
         score = float(m["metrics"][metric])
         check = Check(trial.number, score, floor, score >= floor)
@@ -52,3 +65,8 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
         if check.passed:
             return trial, checks, measured
     return None, checks, measured
+
+
+def closest(checks: Sequence[Check]) -> int:
+    """Index of the check with the best held-out score; the faster one on a tie."""
+    return max(range(len(checks)), key=lambda i: (checks[i].score, -i))

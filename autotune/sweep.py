@@ -205,7 +205,7 @@ class Sweep:
 
     def confirm_pick(self, study, data, ranked, metric: str):
         """(trial, its held-out measurement, confirmation) — see autotune/confirm.py."""
-        from autotune.confirm import confirm, heldout_floor
+        from autotune.confirm import closest, confirm, heldout_floor
 
         top = self.config.confirm_top
         if top < 1:  # confirmation off: the fastest feasible trial, its held-out score only reported
@@ -215,10 +215,11 @@ class Sweep:
         picked, checks, measured = confirm(ranked, lambda t: self.trial_heldout(data, t), floor, metric, top)
         study.set_user_attr("heldout_checks", [c.to_dict() for c in checks])
         if picked is None:
-            log.warning("none of the %d fastest feasible trials met the floor %.4f on the held-out split "
-                        "(teacher %.4f there); writing the fastest feasible trial, marked unconfirmed",
-                        len(checks), floor, teacher_held)
-            picked, held = ranked[0], measured[0]
+            i = closest(checks)
+            picked, held = next(t for t in ranked if t.number == checks[i].trial), measured[i]
+            log.warning("none of the %d fastest feasible models met the floor %.4f on the held-out split "
+                        "(teacher %.4f there); writing the closest, trial %d (%.4f), marked unconfirmed",
+                        len(checks), floor, teacher_held, picked.number, checks[i].score)
         else:
             held = measured[-1]
         return picked, held, {"teacher_heldout_score": teacher_held, "heldout_floor": floor,

@@ -19,6 +19,7 @@ from transformers.activations import ACT2FN
 
 from compress.batching import Encoded
 from compress.errors import UserInputError
+from compress.models import remaining_heads
 from compress.tasks import Example, TaskSpec
 from compress.train import LossFn, TrainConfig, TrainResult, predict, train
 
@@ -92,12 +93,6 @@ def soft_cross_entropy(student_logits: torch.Tensor, teacher_logits: torch.Tenso
     return -(target * F.log_softmax(student_logits / t, dim=-1)).sum(-1).mean() * t * t
 
 
-def _kept_heads(config, layer: int, n_heads: int) -> list[int]:
-    pruned = set((getattr(config, "pruned_heads", {}) or {}).get(layer, ()))
-    pruned |= set((getattr(config, "pruned_heads", {}) or {}).get(str(layer), ()))
-    return [h for h in range(n_heads) if h not in pruned]
-
-
 def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: np.ndarray,
                teacher_logits: np.ndarray | None = None) -> LossFn:
     """The distillation loss for ``train``; precomputed teacher logits spare a teacher pass
@@ -106,7 +101,6 @@ def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: 
     cached = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     need_hidden, need_attn = cfg.hidden_weight > 0, cfg.attention_weight > 0
     mapping = layer_map(student_config.num_hidden_layers, teacher.config.num_hidden_layers)
-    n_heads = teacher.config.num_attention_heads
     teacher.eval()
 
     def loss(model: torch.nn.Module, inputs: dict[str, torch.Tensor], rows: np.ndarray) -> torch.Tensor:
@@ -130,7 +124,7 @@ def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: 
             qmask = mask.unsqueeze(1)  # [B, 1, L, 1]: query rows of real tokens
             mse = 0.0
             for i, m in enumerate(mapping):
-                kept = _kept_heads(model.config, i, n_heads)
+                kept = remaining_heads(model.config, i)
                 t_att = t_out.attentions[m][:, kept]
                 mse = mse + ((out.attentions[i] - t_att) ** 2 * qmask).sum() / (qmask.sum() * len(kept))
             total = total + cfg.attention_weight * mse / len(mapping)

@@ -78,6 +78,13 @@ def load(source: str | os.PathLike | None = None, num_labels: int | None = None,
     return load_classifier(source, num_labels, **kwargs), load_tokenizer(source)
 
 
+def remaining_heads(config, layer: int) -> list[int]:
+    """Original numbers of the heads still in ``layer`` (``config.pruned_heads`` keys may be str after a reload)."""
+    pruned = getattr(config, "pruned_heads", {}) or {}
+    gone = set(pruned.get(layer, ())) | set(pruned.get(str(layer), ()))
+    return [h for h in range(config.num_attention_heads) if h not in gone]
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__

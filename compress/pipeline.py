@@ -149,13 +149,15 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
             params["layerdrop_steps"] = r.layerdrop_steps
         last = ctx.step("student", last, params, lambda c, tmp, s=last: _build_student(c, tmp, s.path))
     if r.prunes:
-        unpruned = last
-        last = ctx.step("prune", last, {"heads_kept": r.heads_kept, "ffn_kept": r.ffn_kept,
-                                        "rows": IMPORTANCE_ROWS, "seed": r.seed},
-                        lambda c, tmp, s=last: _build_pruned(c, tmp, s.path))
-        if r.redistill and r.redistill_epochs > 0:
-            last = ctx.step("redistill", last, {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd},
-                            lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
+        unpruned, base = last, student_cfg or teacher_cfg
+        for heads, ffn in r.prune_schedule(base.num_attention_heads, base.intermediate_size):
+            last = ctx.step("prune", last, {"heads_kept": heads, "ffn_kept": ffn, "rows": IMPORTANCE_ROWS,
+                                            "seed": r.seed}, lambda c, tmp, s=last, h=heads, f=ffn:
+                            _build_pruned(c, tmp, s.path, h, f))
+            if r.redistill and r.redistill_epochs > 0:  # always from the unpruned model
+                last = ctx.step("redistill", last, {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd,
+                                                    "hidden_weight": ctx.redistill_kd().hidden_weight},
+                                lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
     if r.approx != "none":
         from compress.significance import FFN_GROUPS, ROWS
 
@@ -228,13 +230,19 @@ class _Context:
         r = self.recipe
         return KDConfig(r.kd_temperature, r.kd_alpha, r.kd_hidden_weight, r.kd_attention_weight)
 
-    def distill(self, student, teacher, epochs: float, desc: str):
+    def redistill_kd(self):
+        from dataclasses import replace
+
+        w = self.recipe.redistill_hidden_weight
+        return self.kd() if w is None else replace(self.kd(), hidden_weight=w)
+
+    def distill(self, student, teacher, epochs: float, desc: str, kd=None):
         """Distil ``student`` from ``teacher`` on the training rows with the recipe's KD settings."""
         from compress.distill import distill
 
         r, inp = self.recipe, self.inputs
         return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
-                       self.train_config(epochs, r.kd_lr, r.kd_batch_size), self.kd(), desc=desc)
+                       self.train_config(epochs, r.kd_lr, r.kd_batch_size), kd or self.kd(), desc=desc)
 
 
 def _trained(res) -> dict[str, Any]:
@@ -289,23 +297,23 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
     return ctx.save(student, tmp, ctx.evaluate(student), **extra)
 
 
-def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
+def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None, ffn: int | None) -> dict[str, Any]:
     from compress.prune import importance, prune
     from compress.train import subset
 
-    r, inp = ctx.recipe, ctx.inputs
+    inp = ctx.inputs
     model = load_classifier(parent_dir)
     rows = inp.sample(IMPORTANCE_ROWS)
     enc = subset(inp.train_enc, rows) if "train_enc" in vars(inp) else inp.encode([inp.train[i] for i in rows])
     imp = importance(model, enc, inp.train_labels[rows])
-    prune(model, imp, r.heads_kept, r.ffn_kept)
+    prune(model, imp, heads, ffn)
     return ctx.save(model, tmp, ctx.evaluate(model),
                     importance={"heads": imp.heads.round(6).tolist()})
 
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
-    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill")
+    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill", ctx.redistill_kd())
     return ctx.save(student, tmp, res.metrics, **_trained(res))
 
 

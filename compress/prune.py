@@ -5,7 +5,8 @@ Importance = accumulated |d loss / d mask| over a dataset, where a head mask mul
 head's attention probabilities and a neuron mask multiplies the FFN intermediate activations.
 Equal counts per layer keep the result a stock config: heads go through ``prune_heads``
 (``config.pruned_heads`` is saved and replayed on load), FFN neurons by slicing the two dense
-layers and setting ``config.intermediate_size``.
+layers and setting ``config.intermediate_size``. A pruned model can be pruned again (gradual
+pruning): importance is then per remaining head, mapped back to the original head numbers.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ import torch
 from compress.batching import Encoded, make_batches
 from compress.distill import _encoder_layers
 from compress.errors import UserInputError
+from compress.models import remaining_heads
 from compress.train import set_threads, to_tensors
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Importance:
-    heads: np.ndarray  # [layers, heads]
+    heads: np.ndarray  # [layers, remaining heads], in the order of remaining_heads()
     ffn: np.ndarray  # [layers, intermediate]
 
 
@@ -33,10 +35,11 @@ def importance(model: torch.nn.Module, enc: Encoded, labels: np.ndarray, batch_s
     """First-order importance of every head and FFN neuron on the rows of ``enc``."""
     set_threads()
     cfg = model.config
-    if any((getattr(cfg, "pruned_heads", {}) or {}).values()):
-        raise UserInputError("importance: the model is already head-pruned")
     layers = _encoder_layers(model)
-    n_layers, n_heads = len(layers), cfg.num_attention_heads
+    counts = {len(remaining_heads(cfg, i)) for i in range(len(layers))}
+    if len(counts) != 1:
+        raise UserInputError(f"importance: layers keep unequal head counts {sorted(counts)}; prune gives equal counts")
+    n_layers, n_heads = len(layers), counts.pop()
     head_mask = torch.ones(n_layers, n_heads, requires_grad=True)
     ffn_masks = [torch.ones(layer.intermediate.dense.out_features, requires_grad=True) for layer in layers]
     hooks = [layer.intermediate.register_forward_hook(lambda mod, inp, out, m=m: out * m)
@@ -68,9 +71,10 @@ def prune(model: torch.nn.Module, imp: Importance, heads_kept: int | None, ffn_k
     cfg = model.config
     layers = _encoder_layers(model)
     if heads_kept is not None:
-        if not 1 <= heads_kept <= cfg.num_attention_heads:
-            raise UserInputError(f"heads_kept={heads_kept}: must be within 1..{cfg.num_attention_heads}")
-        drop = {i: sorted(int(h) for h in np.argsort(-imp.heads[i], kind="stable")[heads_kept:])
+        n_heads = imp.heads.shape[1]
+        if not 1 <= heads_kept <= n_heads:
+            raise UserInputError(f"heads_kept={heads_kept}: must be within 1..{n_heads}")
+        drop = {i: sorted(remaining_heads(cfg, i)[int(h)] for h in np.argsort(-imp.heads[i], kind="stable")[heads_kept:])
                 for i in range(len(layers))}
         drop = {i: h for i, h in drop.items() if h}
         if drop:

@@ -19,6 +19,7 @@ Activation = Literal["gelu", "relu"]
 Approx = Literal["none", "significance", "significance-drop"]
 APPROX = ("none", "significance", "significance-drop")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
+_NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1}  # left out of the JSON at these values: older keys stay
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,11 @@ class Recipe:
     ffn_kept: int | None = None
     redistill: bool = True
     redistill_epochs: float = 3.0
+    # re-distillation also matches each layer's hidden states to the unpruned parent's (same depth,
+    # same width: CoFi-style layer-wise distillation); None = kd_hidden_weight
+    redistill_hidden_weight: float | None = None
+    # gradual pruning: reach heads_kept / ffn_kept in this many geometric cuts, each re-distilled
+    prune_rounds: int = 1
     activation: Activation = "gelu"
     # AxFormer-style approximation, after everything above: "significance" scores layers/heads/FFN
     # groups (significance.json beside the model, for ort-int8-selective); "significance-drop" also
@@ -66,6 +72,9 @@ class Recipe:
         d = asdict(self)
         if self.approx == "none" and self.approx_layers is None and self.approx_heads is None and not self.approx_epochs:
             for name in _APPROX_FIELDS:  # recipes without approximation keep their pre-approx keys
+                del d[name]
+        for name, default in _NEW_FIELDS.items():
+            if d[name] == default:
                 del d[name]
         return d
 
@@ -108,6 +117,17 @@ class Recipe:
     def prunes(self) -> bool:
         return self.heads_kept is not None or self.ffn_kept is not None
 
+    def prune_schedule(self, heads: int, ffn: int) -> list[tuple[int | None, int | None]]:
+        """(heads kept, FFN neurons kept) after each pruning round, from a model with ``heads`` and
+        ``ffn``: geometric steps, so each round removes the same fraction, the last one exact."""
+        def steps(start: int, target: int | None) -> list[int | None]:
+            if target is None:
+                return [None] * self.prune_rounds
+            return [max(target, round(start * (target / start) ** (i / self.prune_rounds)))
+                    for i in range(1, self.prune_rounds)] + [target]
+
+        return list(zip(steps(heads, self.heads_kept), steps(ffn, self.ffn_kept)))
+
     def check(self) -> None:
         """Checks that need no model: value ranges and choices."""
         if self.route not in ("subset", "greedy"):
@@ -118,11 +138,15 @@ class Recipe:
                      "kd_attention_weight", "layerdrop_steps", "approx_epochs"):
             if getattr(self, name) < 0:
                 raise UserInputError(f"recipe: {name} must not be negative")
+        if self.redistill_hidden_weight is not None and self.redistill_hidden_weight < 0:
+            raise UserInputError("recipe: redistill_hidden_weight must not be negative")
         for name in ("teacher_lr", "kd_lr", "kd_temperature", "teacher_batch_size", "kd_batch_size"):
             if not getattr(self, name) > 0:
                 raise UserInputError(f"recipe: {name} must be positive")
         if self.kd_alpha > 1:
             raise UserInputError("recipe: kd_alpha must be within [0, 1]")
+        if not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
+            raise UserInputError(f"recipe: prune_rounds must be a positive integer, not {self.prune_rounds!r}")
         for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

@@ -71,3 +71,19 @@ def test_cli_bad_input_is_one_line_not_a_traceback(tmp_path):
     out = run_cli("tasks", "--data-dir", str(tmp_path / "nowhere"))
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [f"error: --data-dir {tmp_path / 'nowhere'}: no such directory"]
+
+
+def test_build_command_splits_dev_as_a_sweep_and_scores_the_held_out_rows(tmp_path, data_dir):
+    from tests._tiny import save_tiny
+
+    teacher = save_tiny(tmp_path / "tiny", layers=1)
+    common = ("build", "--task", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher),
+              "--teacher-epochs", "0", "--cache", str(tmp_path / "cache"), "--no-progress")
+    out = run_cli(*common, "--holdout-fraction", "0.5", "--json")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    meta = json.loads((tmp_path / "cache" / res["steps"][0]["key"] / "meta.json").read_text())
+    assert meta["data"]["dev"] == 436  # the sweep's search half of the 872 dev rows, not all of them
+    assert 0.0 <= res["holdout_metrics"]["accuracy"] <= 1.0
+    bad = run_cli(*common, "--holdout-fraction", "1.5")
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --holdout-fraction 1.5: must be between 0 and 1"

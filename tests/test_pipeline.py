@@ -55,10 +55,29 @@ def test_build_caches_every_step(teacher_dir, tmp_path):
     assert [s.hit for s in late.steps] == [True, True, True, False]
     assert training.STEPS_RUN > steps_before
 
+    layered = build(replace(recipe, redistill_hidden_weight=1.0), data, tmp_path, progress=False)
+    assert [s.hit for s in layered.steps] == [True, True, True, False]  # only the re-distillation differs
+    assert json.loads((layered.model_dir / "meta.json").read_text())["params"]["hidden_weight"] == 1.0
+
     other_data = sst2_slice(train=100, dev=32)  # other rows: nothing may be reused
     fresh = build(replace(recipe, student_layers=None, heads_kept=None, ffn_kept=None), other_data, tmp_path,
                   progress=False)
     assert [s.hit for s in fresh.steps] == [False]
+
+
+def test_gradual_pruning_cuts_in_rounds_each_redistilled(teacher_dir, tmp_path):
+    from transformers import AutoConfig
+
+    data = sst2_slice(train=128, dev=32)
+    built = build(_recipe(teacher_dir, heads_kept=1, ffn_kept=16, prune_rounds=2), data, tmp_path, progress=False)
+    assert [s.name for s in built.steps] == ["teacher", "student", "prune", "redistill", "prune", "redistill"]
+    shapes = [AutoConfig.from_pretrained(s.path) for s in built.steps[2:]]
+    assert [c.intermediate_size for c in shapes] == [32, 32, 16, 16]  # 64 -> 32 -> 16 neurons
+    assert [len(c.pruned_heads[0]) for c in shapes] == [2, 2, 3, 3]  # 4 -> 2 -> 1 heads
+    metas = [json.loads((s.path / "meta.json").read_text()) for s in built.steps]
+    assert metas[5]["params"]["teacher"] == built.steps[1].key == metas[3]["params"]["teacher"]  # the unpruned student
+    one_round = build(_recipe(teacher_dir, heads_kept=1, ffn_kept=16), data, tmp_path, progress=False)
+    assert one_round.model_dir != built.model_dir and [s.hit for s in one_round.steps] == [True, True, False, False]
 
 
 def test_impossible_recipe_refused_before_training(teacher_dir, tmp_path):

@@ -50,6 +50,32 @@ def test_importance_finds_the_head_and_neurons_that_matter():
         == list(range(10))
 
 
+def test_pruning_again_ranks_the_remaining_heads_by_their_original_numbers(tmp_path):
+    from transformers import AutoModelForSequenceClassification
+
+    model = tiny_bert(layers=2, heads=4)
+    layer = model.bert.encoder.layer[0]
+    with torch.no_grad():  # head 2 of layer 0 is the only one there that passes values on
+        for h in (0, 1, 3):
+            layer.attention.self.value.weight[h * 8:(h + 1) * 8] = 0
+            layer.attention.self.value.bias[h * 8:(h + 1) * 8] = 0
+    _, enc, labels = _data()
+    prune(model, importance(model, enc, labels, batch_size=8), heads_kept=2, ffn_kept=32)
+    assert 2 not in model.config.pruned_heads[0]
+    model.save_pretrained(tmp_path / "once")  # the second round starts from a reload, as in the pipeline
+    again = AutoModelForSequenceClassification.from_pretrained(tmp_path / "once")
+    imp = importance(again, enc, labels, batch_size=8)
+    assert imp.heads.shape == (2, 2) and imp.ffn.shape == (2, 32)
+    prune(again, imp, heads_kept=1, ffn_kept=16)
+    assert sorted(again.config.pruned_heads[0]) == [0, 1, 3]
+    assert all(len(v) == 3 for v in again.config.pruned_heads.values())
+    assert again.bert.encoder.layer[1].attention.self.query.weight.shape == (8, 32)
+    assert sum(p.numel() for p in again.parameters()) == expected_parameters(again.config, 2)
+    again.save_pretrained(tmp_path / "twice")
+    back = AutoModelForSequenceClassification.from_pretrained(tmp_path / "twice")
+    np.testing.assert_allclose(predict(back, enc), predict(again, enc), atol=1e-5)
+
+
 def test_pruned_model_has_asked_shapes_and_reloads_with_same_logits(tmp_path):
     model = tiny_bert(layers=3, heads=4)
     rows, enc, labels = _data()

@@ -23,12 +23,31 @@ def test_json_round_trip_and_key():
     assert len({Recipe(task="sst2").key(), Recipe(task="rte").key()}) == 2
 
 
+def test_fields_added_later_leave_older_keys_alone():
+    r = Recipe(task="sst2", student_layers=4, heads_kept=4)
+    assert "redistill_hidden_weight" not in r.to_dict()  # so models cached before the field still hit
+    layered = replace(r, redistill_hidden_weight=1.0)
+    assert layered.to_dict()["redistill_hidden_weight"] == 1.0 and layered.key() != r.key()
+    assert Recipe.from_json(layered.to_json()) == layered
+    assert "prune_rounds" not in r.to_dict() and replace(r, prune_rounds=2).key() != r.key()
+
+
+def test_gradual_pruning_schedule_is_geometric_and_ends_on_the_target():
+    r = Recipe(task="sst2", heads_kept=3, ffn_kept=384, prune_rounds=2)
+    assert r.prune_schedule(12, 1536) == [(6, 768), (3, 384)]
+    assert replace(r, prune_rounds=1).prune_schedule(12, 1536) == [(3, 384)]
+    assert replace(r, heads_kept=None, prune_rounds=3).prune_schedule(12, 1536) == [(None, 968), (None, 610), (None, 384)]
+
+
 @pytest.mark.parametrize("text, words", [
     ('{"task": "sst2", "layers": 3}', "unknown field"),
     ('{"student_layers": 3}', "'task' is required"),
     ('{"task": "sst2", "route": "random"}', "route"),
     ('{"task": "sst2", "student_layers": 0}', "student_layers"),
     ('{"task": "sst2", "activation": "tanh"}', "activation"),
+    ('{"task": "sst2", "redistill_hidden_weight": -1}', "redistill_hidden_weight"),
+    ('{"task": "sst2", "prune_rounds": 0}', "prune_rounds"),
+    ('{"task": "sst2", "prune_rounds": 1.5}', "prune_rounds"),
     ("{not json", "not valid JSON"),
 ])
 def test_bad_json_refused(text, words):

@@ -55,12 +55,17 @@ def test_unreachable_storage_is_refused_with_one_line(tmp_path):
         open_storage("sqlite:////proc/no/such/study.db", tmp_path)
 
 
-def stored_study(tmp_path, results: dict[int, tuple[float, float]], floor: float) -> optuna.Study:
-    """A real sqlite study whose trial k scored results[k] = (accuracy, ex/s) under ``floor``."""
+def stored_study(tmp_path, results: dict[int, tuple[float, float]], floor: float,
+                 models: dict[int, str] | None = None) -> optuna.Study:
+    """A real sqlite study whose trial k scored results[k] = (accuracy, ex/s) under ``floor``,
+    trial k's recipe naming model ``models[k]`` when given."""
     st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=len(results))
 
     def objective(trial):
-        acc, thr = results[trial.suggest_categorical("k", list(results))]
+        k = trial.suggest_categorical("k", list(results))
+        acc, thr = results[k]
+        if models:
+            trial.set_user_attr(S.ATTR_RECIPE, {"task": "sst2", "model": models[k]})
         trial.set_user_attr(S.ATTR_CONSTRAINTS, [floor - acc])
         trial.set_constraint("accuracy_floor", floor - acc)
         trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": thr, "metrics": {"accuracy": acc}})
@@ -142,6 +147,24 @@ def test_heldout_confirmation_ships_the_fastest_trial_that_also_passes_held_out(
     picked, checks, _ = confirm(ranked, held, 0.95, "accuracy", top=2)
     assert picked is None and asked == [1, 2] and not any(c.passed for c in checks)
     assert heldout_floor(AccuracyFloor(absolute=0.8, below_teacher=None), teacher_heldout=0.99) == 0.8
+
+
+def test_heldout_checks_each_model_once_and_names_the_closest_when_none_passes(tmp_path):
+    from autotune.confirm import closest, confirm
+
+    search = {0: (0.90, 3000.0), 1: (0.90, 2900.0), 2: (0.89, 2000.0), 3: (0.90, 1000.0)}
+    models = {0: "fast", 1: "fast", 2: "mid", 3: "slow"}  # trial 1: the fast model at another batch size
+    heldout = {"fast": 0.85, "mid": 0.88, "slow": 0.87}
+    ranked = S.ranked_feasible(stored_study(tmp_path, search, 0.85, models))
+    asked: list[int] = []
+
+    def held(trial):
+        asked.append(trial.params["k"])
+        return {"metrics": {"accuracy": heldout[models[trial.params["k"]]]}}
+
+    picked, checks, _ = confirm(ranked, held, 0.89, "accuracy", top=3)
+    assert picked is None and asked == [0, 2, 3]  # trial 1 is the fast model again: not re-checked
+    assert checks[closest(checks)].trial == 2  # closest to the floor held out, not the fastest
 
 
 def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):

@@ -21,6 +21,9 @@ def add_parser(sub) -> None:
     p.add_argument("--cache", default=".cache/compress", help="artifact cache folder (default: .cache/compress)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--holdout-fraction", type=float, default=None, metavar="F",
+                   help="split dev as a sweep with this --holdout-fraction and the recipe's seed does: the "
+                        "model shares the sweep's cache keys, never sees the held-out rows, and is scored on them")
     add_task_source_args(p)
     g = p.add_argument_group("recipe fields (inline)")
     for f in fields(Recipe):
@@ -30,16 +33,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _value(name: str, text: str, default):
+def _value(name: str, text: str, kind: str):
+    """``text`` as the field's annotated type (``kind``, e.g. "float | None")."""
     if text.lower() in ("none", "null"):
         return None
     try:
-        if isinstance(default, bool):
+        if "bool" in kind:
             return _BOOL[text.lower()]
-        if isinstance(default, float):
+        if "float" in kind:
             return float(text)
-        if isinstance(default, int) or name in ("student_layers", "heads_kept", "ffn_kept",
-                                                "max_train_examples", "max_length"):
+        if "int" in kind:
             return int(text)
     except (KeyError, ValueError):
         raise UserInputError(f"--{name.replace('_', '-')}: bad value {text!r}") from None
@@ -58,7 +61,7 @@ def recipe_from_args(args: argparse.Namespace):
     for f in fields(Recipe):
         text = getattr(args, f"r_{f.name}", None)
         if text is not None:
-            data[f.name] = _value(f.name, text, f.default)
+            data[f.name] = _value(f.name, text, str(f.type))
     if args.task:
         data["task"] = args.task
     if "task" not in data:
@@ -71,12 +74,38 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = recipe_from_args(args)
     data = load_task_source(args, recipe.task)
+    held = None
+    if args.holdout_fraction is not None:
+        from compress.tasks import ensure_train_split, hold_out
+
+        if not 0 < args.holdout_fraction < 1:
+            raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
+        data = hold_out(ensure_train_split(data, seed=recipe.seed), args.holdout_fraction, recipe.seed)
     built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
+    if args.holdout_fraction is not None:
+        held = _score(built.model_dir, data, "holdout", recipe.max_length or data.spec.max_length)
     if args.json:
-        print(json.dumps(built.to_dict(), indent=2))
+        print(json.dumps({**built.to_dict(), "holdout_metrics": held}, indent=2))
         return 0
     for s in built.steps:
         print(f"{s.name:<10} {'hit ' if s.hit else 'built'} {s.seconds:8.1f} s  {s.path}")
-    metrics = ", ".join(f"{k}={v:.4f}" for k, v in built.metrics.items())
-    print(f"model: {built.model_dir}\ndev: {metrics}\nrecipe key: {recipe.key()}  ({built.seconds:.1f} s)")
+    print(f"model: {built.model_dir}\ndev: {_fmt(built.metrics)}")
+    if held is not None:
+        print(f"held-out dev: {_fmt(held)}")
+    print(f"recipe key: {recipe.key()}  ({built.seconds:.1f} s)")
     return 0
+
+
+def _fmt(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+
+
+def _score(model_dir: Path, data, split: str, max_length: int) -> dict[str, float]:
+    """PyTorch fp32 metrics on ``split``, as the build's own dev metrics are."""
+    from compress.batching import encode
+    from compress.models import load_classifier, load_tokenizer
+    from compress.train import evaluate
+
+    rows = [ex for ex in data.splits[split] if ex.label is not None]
+    enc = encode(load_tokenizer(model_dir), rows, max_length)
+    return evaluate(load_classifier(model_dir), data.spec, rows, enc)
