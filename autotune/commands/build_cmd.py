@@ -73,13 +73,13 @@ def run(args: argparse.Namespace) -> int:
     from compress.pipeline import build
 
     recipe = recipe_from_args(args)
+    if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
+        raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
     data = load_task_source(args, recipe.task)
     held = None
     if args.holdout_fraction is not None:
         from compress.tasks import ensure_train_split, hold_out
 
-        if not 0 < args.holdout_fraction < 1:
-            raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
         data = hold_out(ensure_train_split(data, seed=recipe.seed), args.holdout_fraction, recipe.seed)
     built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
     if args.holdout_fraction is not None:
