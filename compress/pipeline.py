@@ -28,7 +28,7 @@ from compress.tasks import Example, TaskData, ensure_train_split, get_task
 log = logging.getLogger(__name__)
 
 # bump a step's version when its code changes what it produces
-CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 1, "significance": 1, "approx": 2}
+CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 2, "significance": 1, "approx": 2}
 IMPORTANCE_ROWS = 2048  # training rows used to rank heads and neurons
 HELD_FRACTION, HELD_MAX = 0.1, 1000  # greedy layer drop: training rows held aside for judging
 
@@ -208,10 +208,11 @@ class _Context:
         self.steps.append(step)
         return step
 
-    def train_config(self, epochs: float, lr: float, batch_size: int):
+    def train_config(self, epochs: float, lr: float, batch_size: int, **kw):
         from compress.train import TrainConfig
 
-        return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=self.recipe.seed, progress=self.progress)
+        return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=self.recipe.seed, progress=self.progress,
+                           **kw)
 
     def save(self, model, tmp: Path, metrics: dict[str, float], **extra) -> dict[str, Any]:
         model.save_pretrained(tmp)
@@ -236,13 +237,13 @@ class _Context:
         w = self.recipe.redistill_hidden_weight
         return self.kd() if w is None else replace(self.kd(), hidden_weight=w)
 
-    def distill(self, student, teacher, epochs: float, desc: str, kd=None):
+    def distill(self, student, teacher, epochs: float, desc: str, kd=None, **train_kw):
         """Distil ``student`` from ``teacher`` on the training rows with the recipe's KD settings."""
         from compress.distill import distill
 
         r, inp = self.recipe, self.inputs
         return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
-                       self.train_config(epochs, r.kd_lr, r.kd_batch_size), kd or self.kd(), desc=desc)
+                       self.train_config(epochs, r.kd_lr, r.kd_batch_size, **train_kw), kd or self.kd(), desc=desc)
 
 
 def _trained(res) -> dict[str, Any]:
@@ -313,7 +314,7 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None,
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
-    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill", ctx.redistill_kd())
+    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill", ctx.redistill_kd(), keep_start=False)
     return ctx.save(student, tmp, res.metrics, **_trained(res))
 
 

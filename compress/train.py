@@ -6,6 +6,7 @@ on dev with the task's own scorer, early stopping on its primary metric, best we
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import sys
@@ -44,6 +45,9 @@ class TrainConfig:
     eval_batch_size: int = 128
     progress: bool = True
     keep_best: bool = True  # False: keep the last weights (when dev cannot judge, e.g. imitation only)
+    # False: the untrained start is never the kept checkpoint. After a light pruning cut the start can
+    # score as well as the trained weights on a few hundred dev rows by chance, and then no training is kept.
+    keep_start: bool = True
     bf16: bool | None = None  # autocast matmuls to bfloat16; None = where the CPU has native bf16
 
 
@@ -155,6 +159,8 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     history = [{"step": 0, **best}]
     log.info("%s: %d steps (%d per epoch, bf16 %s), start dev %s=%.4f", desc, total, per_epoch, bf16, metric,
              best[metric])
+    if not cfg.keep_start:
+        best = {k: -math.inf for k in best}  # the first evaluation after training replaces it
 
     step, stop = 0, False
     bar = tqdm(total=total, desc=desc, disable=not cfg.progress, leave=False,

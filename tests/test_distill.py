@@ -72,3 +72,21 @@ def test_distillation_lowers_the_kd_loss():
             TrainConfig(epochs=3, lr=2e-3, batch_size=32, progress=False, keep_best=False, bf16=False), kd)
     after = _mean_kd(student, teacher, enc, labels, kd)
     assert after < 0.9 * before, (before, after)
+
+
+def test_keep_start_false_never_keeps_the_untrained_weights():
+    """With lr 0 no evaluation beats the start: by default the start is kept, with keep_start=False
+    the first trained checkpoint is."""
+    from compress.train import ce_loss, train
+
+    data = sst2_slice(train=64, dev=32)
+    tok = load_tokenizer()
+    rows, dev_rows = list(data.splits["train"]), list(data.splits["dev"])
+    enc, dev_enc = encode(tok, rows, 32), encode(tok, dev_rows, 32)
+    loss = ce_loss(np.array([ex.label for ex in rows]))
+    cfg = TrainConfig(epochs=2, lr=0.0, batch_size=16, progress=False, bf16=False, evals_per_epoch=2)
+    kept = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc, cfg)
+    assert kept.best_step == 0
+    trained = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc,
+                    TrainConfig(**{**cfg.__dict__, "keep_start": False}))
+    assert trained.best_step == 2 and trained.metrics == kept.metrics  # 64 rows / 16 = 4 steps, evals every 2
