@@ -13,7 +13,6 @@ owe its feasibility to the search half alone.
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -21,7 +20,6 @@ from typing import Any, Callable, Sequence
 from optuna.trial import FrozenTrial
 
 from autotune.floor import AccuracyFloor
-from autotune.study import ATTR_RECIPE
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +45,11 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
     """(first of the ``top`` fastest feasible models meeting ``floor`` held out or None, checks, measurements)."""
     checks: list[Check] = []
     measured: list[dict] = []
-    seen: set[str] = set()
+    seen: set = set()
     for trial in ranked:
         if len(checks) >= top:
             break
-        model = json.dumps(trial.user_attrs.get(ATTR_RECIPE, trial.number), sort_keys=True)
+        model = trial.user_attrs.get("recipe_key", trial.number)  # the model's cache identity
         if model in seen:
             continue
         seen.add(model)

@@ -75,7 +75,8 @@ PRESETS: dict[str, Preset] = {
         anchors=(  # FastFormers' recipe shape: a distilled student, then heads and FFN cut to a quarter or
             # so, ORT int8, one instance per core, batch 8 (the fastest batch for the teacher and the pruned
             # students on SST-2's short rows). Measured over the int8 teacher at batch 8 (2 cores): 4 layers
-            # H3 F384 3.4x, H2 F512 3.2x, H4 F384 3.1x, H3 F512 3.0x, H4 F512 2.9x; 3 layers H6 F768 3.2x.
+            # H3 F384 3.4x, H2 F512 3.2x, H4 F384 3.1x, H3 F512 3.1x, H4 F512 3.0x; 3 layers H6 F768 3.2x
+            # (benchmarks/results/gradual-sst2.md, heldout-sst2.md).
             # 3-layer students cut to 4 heads lost 2-3 points held out; the sampler may still try them.
             dict(student_layers=4, route="subset", heads_kept=3, ffn_kept=384, engine="ort-int8", batch_size=8),
             dict(student_layers=4, route="subset", heads_kept=3, ffn_kept=512, engine="ort-int8", batch_size=8),

@@ -16,21 +16,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-COLS = ["trial", "recipe", "batch_size", "throughput", "accuracy", "held-out", "full dev", "feasible"]
 
 
-def markdown(frame) -> str:
-    import pandas as pd
+def markdown(frame, caption: str) -> str:
+    """The report's own cell formatting and Markdown table."""
+    from reports.document import Table
+    from reports.markdown import table
+    from reports.tables import num, render, text
 
-    def cell(v, fmt):
-        return "n/a" if pd.isna(v) else format(v, fmt)
-
-    rows = ["| " + " | ".join(COLS) + " |", "|" + "---|" * len(COLS)]
-    for _, r in frame.iterrows():
-        rows.append("| " + " | ".join([str(int(r.trial)), r.recipe, str(int(r.batch_size)), f"{r.throughput:.0f}",
-                                       f"{r.accuracy:.4f}", cell(r["held-out"], ".4f"), cell(r["full dev"], ".4f"),
-                                       "yes" if r.feasible else "no"]) + " |")
-    return "\n".join(rows) + "\n"
+    columns = {"trial": ("trial", num(".0f")), "recipe": ("recipe", text), "batch_size": ("batch_size", num(".0f")),
+               "throughput": ("throughput", num(".0f")), "accuracy": ("accuracy", num(".4f")),
+               "held-out": ("held-out", num(".4f")), "full dev": ("full dev", num(".4f")),
+               "feasible": ("feasible", lambda v: "yes" if v else "no")}
+    return table(Table(caption, render(frame, columns))) + "\n"
 
 
 def main() -> int:
@@ -60,8 +58,8 @@ def main() -> int:
             f"{st.user_attrs['floor']:.4f}; held-out floor {deploy.get('heldout_floor', float('nan')):.4f}.\n",
             "Search-half accuracy and throughput as stored in the study; held-out = the confirmation re-score "
             "under the same runtime; full dev = mean of the two halves.\n",
-            "## Fastest trial of each model\n", markdown(fastest.sort_values("throughput", ascending=False)[COLS]),
-            "\n## Every trial\n", markdown(df.sort_values("trial")[COLS]),
+            markdown(fastest.sort_values("throughput", ascending=False), "Fastest trial of each model"),
+            markdown(df.sort_values("trial"), "Every trial"),
             "\n## Ablation with the sweep's pick\n", (ablation / "ablation.md").read_text().split("\n", 1)[1]]
     out = Path(args.out)
     out.with_suffix(".md").write_text("\n".join(text))

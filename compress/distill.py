@@ -101,6 +101,7 @@ def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: 
     cached = None if teacher_logits is None else torch.as_tensor(teacher_logits, dtype=torch.float32)
     need_hidden, need_attn = cfg.hidden_weight > 0, cfg.attention_weight > 0
     mapping = layer_map(student_config.num_hidden_layers, teacher.config.num_hidden_layers)
+    kept_heads = [remaining_heads(student_config, i) for i in range(len(mapping))]
     teacher.eval()
 
     def loss(model: torch.nn.Module, inputs: dict[str, torch.Tensor], rows: np.ndarray) -> torch.Tensor:
@@ -123,8 +124,7 @@ def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: 
         if need_attn:
             qmask = mask.unsqueeze(1)  # [B, 1, L, 1]: query rows of real tokens
             mse = 0.0
-            for i, m in enumerate(mapping):
-                kept = remaining_heads(model.config, i)
+            for i, (m, kept) in enumerate(zip(mapping, kept_heads)):
                 t_att = t_out.attentions[m][:, kept]
                 mse = mse + ((out.attentions[i] - t_att) ** 2 * qmask).sum() / (qmask.sum() * len(kept))
             total = total + cfg.attention_weight * mse / len(mapping)

@@ -150,13 +150,14 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         last = ctx.step("student", last, params, lambda c, tmp, s=last: _build_student(c, tmp, s.path))
     if r.prunes:
         unpruned, base = last, student_cfg or teacher_cfg
+        redistill_params = {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd,
+                            "hidden_weight": ctx.redistill_kd().hidden_weight}
         for heads, ffn in r.prune_schedule(base.num_attention_heads, base.intermediate_size):
             last = ctx.step("prune", last, {"heads_kept": heads, "ffn_kept": ffn, "rows": IMPORTANCE_ROWS,
                                             "seed": r.seed}, lambda c, tmp, s=last, h=heads, f=ffn:
                             _build_pruned(c, tmp, s.path, h, f))
             if r.redistill and r.redistill_epochs > 0:  # always from the unpruned model
-                last = ctx.step("redistill", last, {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd,
-                                                    "hidden_weight": ctx.redistill_kd().hidden_weight},
+                last = ctx.step("redistill", last, redistill_params,
                                 lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
     if r.approx != "none":
         from compress.significance import FFN_GROUPS, ROWS

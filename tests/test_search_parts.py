@@ -58,14 +58,14 @@ def test_unreachable_storage_is_refused_with_one_line(tmp_path):
 def stored_study(tmp_path, results: dict[int, tuple[float, float]], floor: float,
                  models: dict[int, str] | None = None) -> optuna.Study:
     """A real sqlite study whose trial k scored results[k] = (accuracy, ex/s) under ``floor``,
-    trial k's recipe naming model ``models[k]`` when given."""
+    trial k's recipe key ``models[k]`` when given."""
     st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=len(results))
 
     def objective(trial):
         k = trial.suggest_categorical("k", list(results))
         acc, thr = results[k]
         if models:
-            trial.set_user_attr(S.ATTR_RECIPE, {"task": "sst2", "model": models[k]})
+            trial.set_user_attr("recipe_key", models[k])
         trial.set_user_attr(S.ATTR_CONSTRAINTS, [floor - acc])
         trial.set_constraint("accuracy_floor", floor - acc)
         trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": thr, "metrics": {"accuracy": acc}})

@@ -76,14 +76,13 @@ def run(args: argparse.Namespace) -> int:
     if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
         raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
     data = load_task_source(args, recipe.task)
-    held = None
     if args.holdout_fraction is not None:
         from compress.tasks import ensure_train_split, hold_out
 
         data = hold_out(ensure_train_split(data, seed=recipe.seed), args.holdout_fraction, recipe.seed)
     built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
-    if args.holdout_fraction is not None:
-        held = _score(built.model_dir, data, "holdout", recipe.max_length or data.spec.max_length)
+    held = None if args.holdout_fraction is None else _score(built.model_dir, data, "holdout",
+                                                             recipe.max_length or data.spec.max_length)
     if args.json:
         print(json.dumps({**built.to_dict(), "holdout_metrics": held}, indent=2))
         return 0
