@@ -7,17 +7,22 @@ the last finish. Batches are formed once in the parent and dealt to instances ba
 padded tokens, so the merged predictions are exactly what a single instance would give.
 
 A worker that raises reports its error; one that dies is noticed by its exit code; either
-way the run fails with that message instead of hanging.
+way the run fails with that message instead of hanging. Each worker's batches travel in a
+file, not in its spawn arguments: those go down a pipe the parent blocks on, so a child that
+died while starting (a script without a ``__main__`` guard) used to hang the parent forever.
 """
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
@@ -31,6 +36,9 @@ if TYPE_CHECKING:  # workers get plain feature dicts: importing compress.batchin
 log = logging.getLogger(__name__)
 
 WARMUP_BATCHES = 2
+# what exit code 1 before any report usually means: Python refused to bootstrap the spawned child
+_START_HINT = ("; its stderr says why (a script that starts the pool needs an "
+               "`if __name__ == \"__main__\":` guard, since workers are spawned)")
 
 
 class WorkerError(RuntimeError):
@@ -81,8 +89,10 @@ def shard(batches: Sequence[Batch], instances: int) -> list[list[int]]:
 
 
 def _worker(rank: int, spec: EngineSpec, threads: int | None, cpus: tuple[int, ...] | None,
-            batches: list[dict[str, np.ndarray]], repeats: int, barrier, results) -> None:
+            batch_file: str, repeats: int, barrier, results) -> None:
     try:
+        with open(batch_file, "rb") as fh:
+            batches: list[dict[str, np.ndarray]] = pickle.load(fh)
         if cpus is not None:
             os.sched_setaffinity(0, cpus)  # before any thread pool exists
             os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -128,16 +138,30 @@ def run_pool(spec: EngineSpec, batches: Sequence[Batch], instances: int, threads
     ctx = mp.get_context(start_method)
     results = ctx.Queue()
     barrier = ctx.Barrier(instances)
-    procs = [ctx.Process(target=_worker, name=f"instance-{k}", daemon=True,
-                         args=(k, spec, threads, cpu_sets[k], [batches[i].features for i in shards[k]], repeats, barrier,
-                               results))
-             for k in range(instances)]
-    for p in procs:
-        p.start()
     got: dict[tuple[int, int], tuple] = {}
+    with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
+        files = [_write_shard(Path(tmp) / f"instance-{k}.pkl", [batches[i].features for i in shards[k]])
+                 for k in range(instances)]
+        procs = [ctx.Process(target=_worker, name=f"instance-{k}", daemon=True,
+                             args=(k, spec, threads, cpu_sets[k], files[k], repeats, barrier, results))
+                 for k in range(instances)]
+        _collect(procs, results, barrier, got, instances * repeats, repeats, timeout_s)
+    return _merge(batches, shards, got, instances, repeats, cpu_sets, tuple(p.pid for p in procs))
+
+
+def _write_shard(path: Path, features: list[dict[str, np.ndarray]]) -> str:
+    with open(path, "wb") as fh:
+        pickle.dump(features, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return str(path)
+
+
+def _collect(procs, results, barrier, got: dict, expected: int, repeats: int, timeout_s: float) -> None:
+    """Start the workers and gather their reports; always reaps them, whatever happens."""
     deadline = time.monotonic() + timeout_s
     try:
-        while len(got) < instances * repeats:
+        for p in procs:
+            p.start()
+        while len(got) < expected:
             try:
                 msg = results.get(timeout=0.5)
             except queue.Empty:
@@ -149,18 +173,20 @@ def run_pool(spec: EngineSpec, batches: Sequence[Batch], instances: int, threads
     finally:
         barrier.abort()
         for p in procs:
+            if p.pid is None:  # never started
+                continue
             p.join(timeout=5)
             if p.is_alive():
                 p.kill()
                 p.join()
-    return _merge(batches, shards, got, instances, repeats, cpu_sets, tuple(p.pid for p in procs))
 
 
 def _check_alive(procs, got, repeats: int, deadline: float) -> None:
     for k, p in enumerate(procs):
         done = sum(1 for (rank, _) in got if rank == k) == repeats
         if not p.is_alive() and not done:
-            raise WorkerError(f"instance {k} (pid {p.pid}) died with exit code {p.exitcode} before reporting")
+            raise WorkerError(f"instance {k} (pid {p.pid}) died with exit code {p.exitcode} before reporting"
+                              f"{_START_HINT if p.exitcode == 1 else ''}")
     if time.monotonic() > deadline:
         raise WorkerError("timed out waiting for the instances to finish")
 

@@ -1,4 +1,8 @@
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,3 +92,30 @@ def test_measure_end_to_end(setup):
     assert Measurement.from_json(m.to_json()) == m
     with pytest.raises(UserInputError):
         measure(model, rows, spec, Runtime("ort-int8", instances=len(CORES) + 1, threads=1), cache)
+
+
+UNGUARDED = """
+import numpy as np
+from autotune.engines import EngineSpec
+from autotune.pool import WorkerError, run_pool
+from compress.batching import Batch
+
+# 100 distinct batches pickle to ~1.6 MB, far over a pipe's 64 kB buffer
+ids = [np.full((8, 128), i + 1, dtype=np.int64) for i in range(100)]
+batches = [Batch(np.arange(8 * i, 8 * i + 8), {"input_ids": x, "attention_mask": x.copy()}) for i, x in enumerate(ids)]
+try:
+    run_pool(EngineSpec("tests.tinymodels:raising_engine", "unused"), batches, 1, 1, [(0,)], timeout_s=60)
+except WorkerError as exc:
+    print("WORKER ERROR:", exc)
+"""
+
+
+def test_script_without_main_guard_fails_instead_of_hanging(tmp_path):
+    """Spawned children re-run an unguarded script and die starting; the parent must notice, not block."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+    assert "WORKER ERROR: instance 0" in done.stdout, done.stderr[-2000:]
+    assert "exit code 1" in done.stdout and "__main__" in done.stdout
