@@ -145,7 +145,7 @@ def run_pool(spec: EngineSpec, batches: Sequence[Batch], instances: int, threads
         procs = [ctx.Process(target=_worker, name=f"instance-{k}", daemon=True,
                              args=(k, spec, threads, cpu_sets[k], files[k], repeats, barrier, results))
                  for k in range(instances)]
-        _collect(procs, results, barrier, got, instances * repeats, repeats, timeout_s)
+        _collect(procs, results, barrier, got, repeats, timeout_s)
     return _merge(batches, shards, got, instances, repeats, cpu_sets, tuple(p.pid for p in procs))
 
 
@@ -155,13 +155,13 @@ def _write_shard(path: Path, features: list[dict[str, np.ndarray]]) -> str:
     return str(path)
 
 
-def _collect(procs, results, barrier, got: dict, expected: int, repeats: int, timeout_s: float) -> None:
+def _collect(procs, results, barrier, got: dict, repeats: int, timeout_s: float) -> None:
     """Start the workers and gather their reports; always reaps them, whatever happens."""
     deadline = time.monotonic() + timeout_s
     try:
         for p in procs:
             p.start()
-        while len(got) < expected:
+        while len(got) < len(procs) * repeats:
             try:
                 msg = results.get(timeout=0.5)
             except queue.Empty:

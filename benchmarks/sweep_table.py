@@ -17,17 +17,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-
 def markdown(frame, caption: str) -> str:
     """The report's own cell formatting and Markdown table."""
     from reports.document import Table
     from reports.markdown import table
     from reports.tables import num, render, text
 
-    columns = {"trial": ("trial", num(".0f")), "recipe": ("recipe", text), "batch_size": ("batch_size", num(".0f")),
-               "throughput": ("throughput", num(".0f")), "accuracy": ("accuracy", num(".4f")),
-               "held-out": ("held-out", num(".4f")), "full dev": ("full dev", num(".4f")),
-               "feasible": ("feasible", lambda v: "yes" if v else "no")}
+    formats = {"trial": num(".0f"), "recipe": text, "batch_size": num(".0f"), "throughput": num(".0f"),
+               "accuracy": num(".4f"), "held-out": num(".4f"), "full dev": num(".4f"),
+               "feasible": lambda v: "yes" if v else "no"}
+    columns = {name: (name, fmt) for name, fmt in formats.items()}  # header = column name
     return table(Table(caption, render(frame, columns))) + "\n"
 
 

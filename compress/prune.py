@@ -74,9 +74,12 @@ def prune(model: torch.nn.Module, imp: Importance, heads_kept: int | None, ffn_k
         n_heads = imp.heads.shape[1]
         if not 1 <= heads_kept <= n_heads:
             raise UserInputError(f"heads_kept={heads_kept}: must be within 1..{n_heads}")
-        drop = {i: sorted(remaining_heads(cfg, i)[int(h)] for h in np.argsort(-imp.heads[i], kind="stable")[heads_kept:])
-                for i in range(len(layers))}
-        drop = {i: h for i, h in drop.items() if h}
+        drop = {}
+        for i in range(len(layers)):  # importance columns follow the heads still there, by original number
+            have = remaining_heads(cfg, i)
+            gone = sorted(have[int(h)] for h in np.argsort(-imp.heads[i], kind="stable")[heads_kept:])
+            if gone:
+                drop[i] = gone
         if drop:
             model.prune_heads(drop)
         log.info("pruned heads per layer: %s", drop)

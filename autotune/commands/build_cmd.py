@@ -6,7 +6,7 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from autotune.commands.common import add_task_source_args, load_task_source
+from autotune.commands.common import add_task_source_args, load_task_source, search_split
 from compress.errors import UserInputError
 
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -77,9 +77,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
     data = load_task_source(args, recipe.task)
     if args.holdout_fraction is not None:
-        from compress.tasks import ensure_train_split, hold_out
-
-        data = hold_out(ensure_train_split(data, seed=recipe.seed), args.holdout_fraction, recipe.seed)
+        data = search_split(data, recipe.seed, args.holdout_fraction)
     built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
     held = None if args.holdout_fraction is None else _score(built.model_dir, data, "holdout",
                                                              recipe.max_length or data.spec.max_length)

@@ -58,7 +58,7 @@ def load_data(task: str, data_dir: str | None, seed: int = 0, holdout_fraction: 
     ``task`` is a registered task name or the path of a custom task spec (.json).
     """
     from compress.custom_task import CustomTaskSpec, load_custom
-    from compress.tasks import ensure_train_split, hold_out, load_task
+    from compress.tasks import load_task
 
     if task.endswith(".json"):
         data = load_custom(CustomTaskSpec.from_file(task))
@@ -66,5 +66,12 @@ def load_data(task: str, data_dir: str | None, seed: int = 0, holdout_fraction: 
         data = load_task(task, data_dir)
     if not data.labelled("dev") and not data.labelled("train"):
         raise UserInputError(f"task {task}: no labelled split")
-    data = ensure_train_split(data, seed=seed)
-    return hold_out(data, holdout_fraction, seed)
+    return search_split(data, seed, holdout_fraction)
+
+
+def search_split(data, seed: int, holdout_fraction: float):
+    """A train split (carved from dev if the task has none) and dev cut into search and held-out
+    rows: one function for every command, so a build and a sweep split alike and share cache keys."""
+    from compress.tasks import ensure_train_split, hold_out
+
+    return hold_out(ensure_train_split(data, seed=seed), holdout_fraction, seed)
