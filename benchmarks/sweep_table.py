@@ -32,6 +32,7 @@ def markdown(frame, caption: str) -> str:
 
 def main() -> int:
     import optuna
+    from reports.length import sweep_length
     from reports.load import load_run
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -51,10 +52,12 @@ def main() -> int:
     df["full dev"] = (df.accuracy + df["held-out"]) / 2
     fastest = df.sort_values(["recipe", "throughput"], ascending=[True, False]).groupby("recipe").head(1)
     refs = st.user_attrs["references"]
+    length = sweep_length(res.trials)
     text = [f"# {res.task}: sweep {res.study} ({len(df)} complete trials)\n",
             f"Teacher: search half {refs['teacher_metrics'][res.metric]:.4f}, held-out half "
             f"{st.user_attrs['teacher_heldout'][res.metric]:.4f} (PyTorch fp32). Floor on the search half: "
             f"{st.user_attrs['floor']:.4f}; held-out floor {deploy.get('heldout_floor', float('nan')):.4f}.\n",
+            f"Length: {length.describe()}.\n",
             "Search-half accuracy and throughput as stored in the study; held-out = the confirmation re-score "
             "under the same runtime; full dev = mean of the two halves.\n",
             markdown(fastest.sort_values("throughput", ascending=False), "Fastest trial of each model"),
@@ -63,7 +66,7 @@ def main() -> int:
     out = Path(args.out)
     out.with_suffix(".md").write_text("\n".join(text))
     out.with_suffix(".json").write_text(json.dumps(
-        {"deploy": deploy, "ablation": json.loads((ablation / "ablation.json").read_text()),
+        {"deploy": deploy, "length": length.to_dict(), "ablation": json.loads((ablation / "ablation.json").read_text()),
          "heldout_checks": st.user_attrs.get("heldout_checks", []), "teacher_heldout": st.user_attrs["teacher_heldout"],
          "references": {"teacher_metrics": refs["teacher_metrics"]},
          "baseline_throughput": refs["baseline"]["throughput"],

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports import charts, fixed, html, markdown, pareto, significance, tables
+from reports.length import sweep_length
 from reports.document import Document, Image, Section, Table
 from reports.load import TaskResults, load_run
 
@@ -63,6 +64,8 @@ def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
     blocks: list = [
         f"Study {res.study}: metric {res.metric}, objective {'accuracy × throughput' if res.multi else 'throughput'}, "
         f"accuracy floor {floor}. Trials: {summary or 'none'}.",
+        f"Length: {sweep_length(t).describe()}. Teacher fine-tune, references and held-out checks run outside "
+        "trials and are not counted.",
         f"Hardware {hw.get('hash', 'unknown')}: {hw.get('cpu_model', '')}, {len(hw.get('cores', []))} physical cores "
         f"usable." if hw else "Hardware not stored.",
         _refs_text(res),

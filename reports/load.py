@@ -16,6 +16,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from compress.errors import UserInputError
+from reports.length import TIME_FORMAT
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,7 @@ TRIAL_COLUMNS = [
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
     "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
     "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "busy_before_pct", "constraints",
-    "error",
+    "error", "started", "completed", "seconds",
 ]
 
 
@@ -146,7 +147,15 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
         "energy_measured": m.get("energy_measured"), "busy_before_pct": m.get("busy_before_pct"),
         "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error", ""),
+        "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
+        "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
+        if t.datetime_start and t.datetime_complete else None,
     }
+
+
+def _when(moment) -> str | None:
+    """Seconds precision, as Optuna stored it (the storing machine's local time)."""
+    return moment.strftime(TIME_FORMAT) if moment else None
 
 
 def trials_frame(study: optuna.Study, task: str, metric: str) -> pd.DataFrame:

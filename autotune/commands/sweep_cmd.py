@@ -127,8 +127,21 @@ def run(args: argparse.Namespace) -> int:
             log.error("report failed (%s: %s); results are stored, rerun: run_sweep.py report --run %s",
                       type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", config.run_dir)
             result["report"] = "(failed, see the log)"
+    result["length"] = _length(config)
     _print_best(result)
     return 0 if result.get("best") else 1
+
+
+def _length(config) -> str:
+    """How long the study has run, over every resumed run (read back from the storage)."""
+    from reports.length import sweep_length
+    from reports.load import load_run
+
+    try:
+        (res,) = load_run(Path(config.run_dir), config.storage, config.name)
+        return sweep_length(res.trials).describe()
+    except Exception as exc:  # noqa: BLE001 -- a summary line must not cost the sweep's results
+        return f"(not read: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
 
 
 def _print_best(result: dict) -> None:
@@ -137,7 +150,7 @@ def _print_best(result: dict) -> None:
 
     best = result.get("best")
     if not best:
-        print(f"study {result['study']}: no trial met the accuracy floor")
+        print(f"study {result['study']}: no trial met the accuracy floor; length {result.get('length', '')}")
         return
     rt, r = best["runtime"], best["recipe"]
     rows = [
@@ -149,6 +162,7 @@ def _print_best(result: dict) -> None:
         ("latency", f"p50 {best['latency_p50_ms']:.2f} ms, p99 {best['latency_p99_ms']:.2f} ms"),
         (best["metric"], f"dev {best['dev_score']:.4f}, held-out {best['heldout_score']:.4f}; teacher dev "
                          f"{best['teacher_score']:.4f}{_teacher_heldout(best)}"),
+        ("length", result.get("length", "")),
         ("deploy config", result.get("path", "")),
         ("report", result.get("report", "(skipped)")),
     ]

@@ -1,0 +1,81 @@
+"""How long a sweep ran, from its trials' stored start and end times.
+
+An overnight sweep is often stopped and resumed (``--timeout`` per run, a killed machine), so
+its length is not one process's wall time: it is the time its trials ran, summed over the
+stretches in which they ran. The teacher fine-tune, the references and the held-out checks
+happen outside trials and are not counted; neither is a trial a killed process left behind
+(its end is unknown: Optuna marks it failed only when a later run finds its heartbeat stale).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+# Trials of one running sweep follow each other within seconds; a longer pause means it was
+# stopped and resumed, which starts a new stretch.
+GAP_S = 300.0
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Stretch:
+    start: pd.Timestamp
+    end: pd.Timestamp
+    trials: int
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+@dataclass(frozen=True)
+class Length:
+    stretches: tuple[Stretch, ...]
+    trials: int  # trials with a known end (complete, or failed with a recorded reason)
+    models: int  # distinct recipes among the complete trials
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.stretches)
+
+    def describe(self) -> str:
+        if not self.stretches:
+            return "no trial has finished yet"
+        spans = ", ".join(_span(s) for s in self.stretches)
+        n = len(self.stretches)
+        return (f"{duration(self.seconds)} of trials in {n} stretch{'es' if n > 1 else ''} ({spans}; a pause over "
+                f"{GAP_S / 60:.0f} min starts a new one): {self.trials} finished trials, {self.models} distinct models")
+
+    def to_dict(self) -> dict:
+        return {"seconds": round(self.seconds, 1), "trials": self.trials, "models": self.models,
+                "stretches": [{"start": s.start.strftime(TIME_FORMAT), "end": s.end.strftime(TIME_FORMAT),
+                               "seconds": round(s.seconds, 1), "trials": s.trials} for s in self.stretches]}
+
+
+def duration(seconds: float) -> str:
+    minutes, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(minutes, 60)
+    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
+
+
+def _span(s: Stretch) -> str:
+    end = s.end.strftime("%H:%M") if s.end.date() == s.start.date() else s.end.strftime("%Y-%m-%d %H:%M")
+    return f"{s.start.strftime('%Y-%m-%d %H:%M')}–{end}"
+
+
+def sweep_length(trials: pd.DataFrame, gap_s: float = GAP_S) -> Length:
+    """Merge the finished trials' [started, completed] intervals into stretches; overlapping
+    trials (several workers) count once."""
+    known = trials[(trials["state"] == "COMPLETE") | (trials["error"].fillna("") != "")]
+    known = known.dropna(subset=["started", "completed"])
+    spans = sorted(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])))
+    stretches: list[Stretch] = []
+    for start, end in spans:
+        last = stretches[-1] if stretches else None
+        if last is not None and (start - last.end).total_seconds() <= gap_s:
+            stretches[-1] = Stretch(last.start, max(last.end, end), last.trials + 1)
+        else:
+            stretches.append(Stretch(start, end, 1))
+    complete = trials[trials["state"] == "COMPLETE"]
+    return Length(tuple(stretches), len(spans), int(complete["recipe_key"].replace("", pd.NA).nunique()))
