@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports import charts, fixed, html, markdown, pareto, significance, tables
-from reports.length import sweep_length
 from reports.document import Document, Image, Section, Table
+from reports.length import sweep_length
 from reports.load import TaskResults, load_run
 
 log = logging.getLogger(__name__)

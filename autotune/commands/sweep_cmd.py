@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> int:
                                  storage=config.storage, study=config.name))
             result["report"] = str(paths["html"])
         except Exception as exc:  # noqa: BLE001 -- one line, the sweep's results stand
-            log.error("report failed (%s: %s); results are stored, rerun: run_sweep.py report --run %s",
-                      type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", config.run_dir)
+            log.error("report failed (%s); results are stored, rerun: run_sweep.py report --run %s",
+                      _reason(exc), config.run_dir)
             result["report"] = "(failed, see the log)"
     result["length"] = _length(config)
     _print_best(result)
@@ -141,7 +141,12 @@ def _length(config) -> str:
         (res,) = load_run(Path(config.run_dir), config.storage, config.name)
         return sweep_length(res.trials).describe()
     except Exception as exc:  # noqa: BLE001 -- a summary line must not cost the sweep's results
-        return f"(not read: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        return f"(not read: {_reason(exc)})"
+
+
+def _reason(exc: Exception) -> str:
+    """An exception as one line for the closing summary."""
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
 def _print_best(result: dict) -> None:
