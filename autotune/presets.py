@@ -16,7 +16,7 @@ from autotune.space import SearchSpace
 class Preset:
     name: str
     n_trials: int
-    timeout_s: float
+    time_budget_s: float  # seconds of trials, counted across resumed runs (autotune/budget.py)
     space: SearchSpace
     recipe: dict[str, Any] = field(default_factory=dict)  # overrides of the Recipe defaults
     measure_repeats: int = 3
@@ -39,7 +39,7 @@ PRESETS: dict[str, Preset] = {
     "quick": Preset(
         name="quick",
         n_trials=10,
-        timeout_s=14 * 60,
+        time_budget_s=14 * 60,
         space=SearchSpace(
             student_layers=(6, 3, 2),
             heads_kept=(12, 6),
@@ -56,7 +56,7 @@ PRESETS: dict[str, Preset] = {
     "overnight": Preset(
         name="overnight",
         n_trials=150,
-        timeout_s=10 * 3600,
+        time_budget_s=10 * 3600,
         space=SearchSpace(
             student_layers=(6, 5, 4, 3, 2, 1),
             heads_kept=(12, 9, 6, 4, 3, 2),

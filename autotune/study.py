@@ -17,6 +17,7 @@ from typing import Any, Callable
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autotune.budget import TimeBudget
 from autotune.space import Choice, SearchSpace, suggest
 from autotune.storage import finished_count
 
@@ -138,12 +139,16 @@ class RuntimeSiblings:
                  ", ".join(str(b) for b in self.batch_sizes if b != trial.params["batch_size"]))
 
 
-def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: float | None,
+def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: TimeBudget,
         callbacks: tuple = ()) -> int:
-    """Run until the study holds ``n_trials`` finished trials (shared by every worker)."""
+    """Run until the study holds ``n_trials`` finished trials or has spent its time budget
+    (both shared by every worker and every resumed run)."""
     remaining = n_trials - finished_count(study)
     if remaining <= 0:
         log.info("budget of %d trials already used; nothing to run", n_trials)
+        return 0
+    if time_budget.used_up:
+        log.info("time budget of %s already used; nothing to run", time_budget.describe())
         return 0
 
     def stop_when_done(st: optuna.Study, trial: FrozenTrial) -> None:
@@ -159,6 +164,6 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, timeout_s: flo
         if done >= n_trials:
             st.stop()
 
-    study.optimize(objective, n_trials=remaining, timeout=timeout_s, catch=(Exception,),
+    study.optimize(objective, n_trials=remaining, timeout=time_budget.optuna_timeout_s, catch=(Exception,),
                    callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
     return remaining

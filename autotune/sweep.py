@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
 from autotune.space import Choice, SearchSpace
 from compress.errors import UserInputError
@@ -28,8 +29,9 @@ class SweepConfig:
     data_dir: str | None = None
     cache_dir: str | None = None  # default: <run_dir>/../cache, shared by runs
     preset: str = "quick"
-    n_trials: int | None = None  # None = the preset's
-    timeout_s: float | None = None
+    n_trials: int | None = None  # None = the preset's; counted across resumed runs
+    time_budget_s: float | None = None  # seconds of trials across resumed runs; None = the preset's
+    timeout_s: float | None = None  # this run only; None = no limit beyond the time budget
     storage: str | None = None  # None = sqlite under run_dir
     study_name: str | None = None
     floor: AccuracyFloor = field(default_factory=AccuracyFloor)
@@ -77,10 +79,13 @@ class Sweep:
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else self.run_dir.parent / "cache"
         self.hardware = detect()
         self.n_trials = config.n_trials if config.n_trials is not None else self.preset.n_trials
-        self.timeout_s = config.timeout_s if config.timeout_s is not None else self.preset.timeout_s
+        self.time_budget_s = config.time_budget_s if config.time_budget_s is not None else self.preset.time_budget_s
         self.space = (config.space or self.preset.space).with_layouts(self.hardware.physical_cores)
         if self.n_trials < 1:
             raise UserInputError(f"--n-trials {self.n_trials}: need at least one trial")
+        for option, value in (("--time-budget", self.time_budget_s), ("--timeout", config.timeout_s)):
+            if value is not None and value <= 0:
+                raise UserInputError(f"{option} {value:g}: must be a positive number of seconds")
 
     # ------------------------------------------------------------ checks before work
 
@@ -233,9 +238,9 @@ class Sweep:
         storage, data, shape = self.check()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "sweep_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
-        log.info("sweep %s: task %s, preset %s, %d trials, timeout %.0f s; space holds %d models / %d trials; "
+        log.info("sweep %s: task %s, preset %s, %d trials, %.0f s of trials; space holds %d models / %d trials; "
                  "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
-                 self.timeout_s or 0, *self.space.size(), self.preset.estimate_s(self.n_trials) / 60)
+                 self.time_budget_s, *self.space.size(), self.preset.estimate_s(self.n_trials) / 60)
         metric = data.spec.primary_metric
         teacher = self.base_recipe()
         from compress.pipeline import build
@@ -264,9 +269,11 @@ class Sweep:
             multi=multi,
             p99_limit_ms=cfg.p99_limit_ms,
         )
+        budget = TimeBudget(self.time_budget_s, spent_s(study), cfg.timeout_s)
+        log.info("budget: %d trials (%d finished), %s", self.n_trials, S.finished_count(study), budget.describe())
         t0 = time.monotonic()
         extra = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
-        S.run(study, objective, self.n_trials, self.timeout_s, callbacks=extra)
+        S.run(study, objective, self.n_trials, budget, callbacks=extra)
         log.info("search finished in %.0f s", time.monotonic() - t0)
         ranked = S.ranked_feasible(study)
         if not ranked:

@@ -12,21 +12,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-# Trials of one running sweep follow each other within seconds; a longer pause means it was
-# stopped and resumed, which starts a new stretch.
-GAP_S = 300.0
+# one merge rule for the sweep's time budget and for its reported length
+from autotune.budget import GAP_S, Stretch, duration, stretches
+
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-@dataclass(frozen=True)
-class Stretch:
-    start: pd.Timestamp
-    end: pd.Timestamp
-    trials: int
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
 
 
 @dataclass(frozen=True)
@@ -53,12 +42,6 @@ class Length:
                                "seconds": round(s.seconds, 1), "trials": s.trials} for s in self.stretches]}
 
 
-def duration(seconds: float) -> str:
-    minutes, s = divmod(int(round(seconds)), 60)
-    h, m = divmod(minutes, 60)
-    return f"{h} h {m:02d} min" if h else f"{m} min {s:02d} s"
-
-
 def _span(s: Stretch) -> str:
     end = s.end.strftime("%H:%M") if s.end.date() == s.start.date() else s.end.strftime("%Y-%m-%d %H:%M")
     return f"{s.start.strftime('%Y-%m-%d %H:%M')}–{end}"
@@ -69,13 +52,6 @@ def sweep_length(trials: pd.DataFrame, gap_s: float = GAP_S) -> Length:
     trials (several workers) count once."""
     known = trials[(trials["state"] == "COMPLETE") | (trials["error"].fillna("") != "")]
     known = known.dropna(subset=["started", "completed"])
-    spans = sorted(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])))
-    stretches: list[Stretch] = []
-    for start, end in spans:
-        last = stretches[-1] if stretches else None
-        if last is not None and (start - last.end).total_seconds() <= gap_s:
-            stretches[-1] = Stretch(last.start, max(last.end, end), last.trials + 1)
-        else:
-            stretches.append(Stretch(start, end, 1))
+    merged = stretches(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])), gap_s)
     complete = trials[trials["state"] == "COMPLETE"]
-    return Length(tuple(stretches), len(spans), int(complete["recipe_key"].replace("", pd.NA).nunique()))
+    return Length(tuple(merged), len(known), int(complete["recipe_key"].replace("", pd.NA).nunique()))

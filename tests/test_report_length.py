@@ -1,27 +1,12 @@
 """A resumed sweep's length: trial times read back from a real sqlite study, merged into stretches."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 import optuna
-from optuna.distributions import CategoricalDistribution
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
 from reports.length import sweep_length
 from reports.load import load_run
-
-T0 = datetime(2026, 11, 23, 6, 0, 0)
-DIST = {"k": CategoricalDistribution(list(range(10)))}
-
-
-def add(study, k: int, start_min: float, end_min: float, state=TrialState.COMPLETE, key: str = "m1",
-        error: str | None = None) -> None:
-    attrs = {"recipe_key": key, **({"error": error} if error else {})}
-    t = create_trial(state=state, values=[0.9, 100.0] if state == TrialState.COMPLETE else None,
-                     params={"k": k}, distributions=DIST, user_attrs=attrs)
-    t.datetime_start = T0 + timedelta(minutes=start_min)
-    t.datetime_complete = T0 + timedelta(minutes=end_min)
-    study.add_trial(t)
+from tests.stamped import add
 
 
 def test_resumed_sweep_length_from_stored_trials(tmp_path):

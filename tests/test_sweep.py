@@ -120,6 +120,20 @@ def test_kill_9_then_rerun_loses_nothing_and_finishes_budget(tiny, data_dir):
     assert "RUNNING" not in states(st)
 
 
+def test_timeout_is_per_run_and_time_budget_counts_every_run(tiny, data_dir):
+    def finished(run):
+        return sum(s == "COMPLETE" for s in states(load(tiny, run)))
+
+    out = run_sweep(sweep_args(tiny, data_dir, "budget", "--n-trials", "4", "--timeout", "1", "--no-report"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert finished("budget") == 1  # Optuna checks --timeout between trials: one trial, then stop
+    # a resume whose study-wide time budget the first run already spent runs nothing and keeps the pick
+    out = run_sweep(sweep_args(tiny, data_dir, "budget", "--n-trials", "4", "--time-budget", "1", "--no-report"))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "time budget of 0 min 01 s of trials" in out.stderr and "already used; nothing to run" in out.stderr
+    assert finished("budget") == 1 and (tiny / "budget" / "deploy" / "sst2.json").exists()
+
+
 def test_two_workers_share_one_study(tiny, data_dir):
     env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
     args = sweep_args(tiny, data_dir, "two", "--n-trials", "4", "--no-report")
@@ -138,7 +152,8 @@ def test_two_workers_share_one_study(tiny, data_dir):
     (["--heads", ""], "search space: heads_kept is empty"),
     (["--layouts", "2x2"], "2 instances x 2 threads needs 4 physical cores; this machine has 2"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "cannot open the Optuna storage"),
-    (["--floor", "0.99"], "is above the teacher's own dev score"),
+    (["--time-budget", "0"], "--time-budget 0: must be a positive number of seconds"),
+    (["--floor", "0.99"], "is above the teacher's own dev score"),  # last: it trains the teacher first
 ])
 def test_bad_input_is_refused_with_one_line(tiny, data_dir, extra, message):
     out = run_sweep(sweep_args(tiny, data_dir, "bad", "--n-trials", "1", *extra))

@@ -31,8 +31,12 @@ def add_parser(sub) -> None:
     p.add_argument("--run-dir", default=None, help="where the study, configs and reports go (default runs/<task>-<preset>)")
     p.add_argument("--cache-dir", default=None, help="model/artifact cache shared by runs (default <run-dir>/../cache)")
     p.add_argument("--preset", default="quick", help="quick (minutes) or overnight (hours)")
-    p.add_argument("--n-trials", type=int, default=None, help="trial budget (default: the preset's)")
-    p.add_argument("--timeout", type=float, default=None, help="seconds for this invocation (default: the preset's)")
+    p.add_argument("--n-trials", type=int, default=None,
+                   help="trials in all, counting those of earlier runs of the study (default: the preset's)")
+    p.add_argument("--time-budget", type=float, default=None,
+                   help="seconds of trials in all, counting earlier runs of the study (default: the preset's)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds for this run only, within the time budget (default: no further limit)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite under --run-dir); "
                    "postgresql://... lets several machines share one study")
     p.add_argument("--study-name", default=None)
@@ -93,7 +97,8 @@ def config_from_args(args: argparse.Namespace):
     run_dir = args.run_dir or str(Path("runs") / f"{Path(args.task).stem}-{args.preset}")
     floor = AccuracyFloor(absolute=args.floor, below_teacher=None if args.floor is not None else args.floor_below_teacher)
     return SweepConfig(task=args.task, run_dir=run_dir, data_dir=args.data_dir, cache_dir=args.cache_dir,
-                       preset=args.preset, n_trials=args.n_trials, timeout_s=args.timeout, storage=args.storage,
+                       preset=args.preset, n_trials=args.n_trials, time_budget_s=args.time_budget,
+                       timeout_s=args.timeout, storage=args.storage,
                        study_name=args.study_name, floor=floor, objective=args.objective,
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
