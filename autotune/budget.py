@@ -14,7 +14,8 @@ from datetime import datetime
 from typing import Iterable
 
 import optuna
-from optuna.trial import TrialState
+
+from autotune.storage import finished
 
 # Trials of one running sweep follow each other within seconds; a longer pause means it was
 # stopped and resumed, which starts a new stretch (the pause itself is not counted).
@@ -46,10 +47,8 @@ def stretches(spans: Iterable[tuple[datetime, datetime]], gap_s: float = GAP_S) 
 
 def spent_s(study: optuna.Study, gap_s: float = GAP_S) -> float:
     """Seconds of trials the study has run so far, over all its runs and workers."""
-    spans = [(t.datetime_start, t.datetime_complete)
-             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
-             if (t.state == TrialState.COMPLETE or "error" in t.user_attrs)
-             and t.datetime_start is not None and t.datetime_complete is not None]
+    spans = [(t.datetime_start, t.datetime_complete) for t in finished(study)
+             if t.datetime_start is not None and t.datetime_complete is not None]
     return sum(s.seconds for s in stretches(spans, gap_s))
 
 

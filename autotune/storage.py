@@ -77,8 +77,13 @@ def _open(url: str, heartbeat_s: int) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
-def finished_count(study: optuna.Study) -> int:
-    """Trials that used up budget: completed, or failed by their own error (not killed)."""
+def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials that used up budget: completed, or failed by their own error (not killed: a trial a
+    killed process left behind is failed later by its stale heartbeat and re-run)."""
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    return sum(1 for t in study.get_trials(deepcopy=False, states=states)
-               if t.state == optuna.trial.TrialState.COMPLETE or "error" in t.user_attrs)
+    return [t for t in study.get_trials(deepcopy=False, states=states)
+            if t.state == optuna.trial.TrialState.COMPLETE or "error" in t.user_attrs]
+
+
+def finished_count(study: optuna.Study) -> int:
+    return len(finished(study))

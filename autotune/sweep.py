@@ -17,6 +17,7 @@ from typing import Any
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
 from autotune.space import Choice, SearchSpace
+from autotune.storage import finished_count
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -270,7 +271,7 @@ class Sweep:
             p99_limit_ms=cfg.p99_limit_ms,
         )
         budget = TimeBudget(self.time_budget_s, spent_s(study), cfg.timeout_s)
-        log.info("budget: %d trials (%d finished), %s", self.n_trials, S.finished_count(study), budget.describe())
+        log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
         extra = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
         S.run(study, objective, self.n_trials, budget, callbacks=extra)
