@@ -77,12 +77,16 @@ def _open(url: str, heartbeat_s: int) -> RDBStorage:
     raise AssertionError("unreachable")
 
 
+def used_budget(t: optuna.trial.FrozenTrial) -> bool:
+    """Completed, or failed by its own error (not killed: a trial a killed process left behind is
+    failed later by its stale heartbeat and re-run, and its end is unknown)."""
+    return t.state == optuna.trial.TrialState.COMPLETE or (
+        t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs)
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that used up budget: completed, or failed by their own error (not killed: a trial a
-    killed process left behind is failed later by its stale heartbeat and re-run)."""
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    return [t for t in study.get_trials(deepcopy=False, states=states)
-            if t.state == optuna.trial.TrialState.COMPLETE or "error" in t.user_attrs]
+    """Trials that used up budget (trial count and time budget alike)."""
+    return [t for t in study.get_trials(deepcopy=False) if used_budget(t)]
 
 
 def finished_count(study: optuna.Study) -> int:

@@ -48,10 +48,9 @@ def _span(s: Stretch) -> str:
 
 
 def sweep_length(trials: pd.DataFrame, gap_s: float = GAP_S) -> Length:
-    """Merge the finished trials' [started, completed] intervals into stretches; overlapping
-    trials (several workers) count once."""
-    known = trials[(trials["state"] == "COMPLETE") | (trials["error"].fillna("") != "")]
-    known = known.dropna(subset=["started", "completed"])
+    """Merge the intervals of the trials that used up budget (the ``finished`` column, the sweep's
+    own rule) into stretches; overlapping trials (several workers) count once."""
+    known = trials[trials["finished"].astype(bool)].dropna(subset=["started", "completed"])
     merged = stretches(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])), gap_s)
     complete = trials[trials["state"] == "COMPLETE"]
     return Length(tuple(merged), len(known), int(complete["recipe_key"].replace("", pd.NA).nunique()))

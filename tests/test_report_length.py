@@ -25,6 +25,8 @@ def test_resumed_sweep_length_from_stored_trials(tmp_path):
     (res,) = load_run(tmp_path)
     assert res.trials.loc[res.trials.trial == 0, "seconds"].item() == 1200.0
     assert res.trials.loc[res.trials.trial == 4, "started"].item() == "2026-11-23 08:00:00"
+    # the CSV's `finished` column is the sweep's own budget rule: the killed trial 3 is not in it
+    assert res.trials["finished"].tolist() == [True, True, True, False, True, True]
 
     length = sweep_length(res.trials)
     assert [(s.start.strftime("%H:%M"), s.end.strftime("%H:%M"), s.trials) for s in length.stretches] == [
