@@ -10,6 +10,10 @@ runtime: its other batch sizes predict the same rows alike (int8 rounding aside)
 re-checking them would spend the budget on noise. When none passes, the sweep ships the
 checked trial that came closest held out (`closest`): the fastest one is the likeliest to
 owe its feasibility to the search half alone.
+
+Checks are kept in the study (`remembered`): a check may rebuild a model (10-35 min on the
+overnight preset), and a resumed run, perhaps on a machine whose model cache is gone, must
+not pay for the checks an earlier run already made.
 """
 from __future__ import annotations
 
@@ -17,11 +21,15 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+import optuna
 from optuna.trial import FrozenTrial
 
 from autotune.floor import AccuracyFloor
 
 log = logging.getLogger(__name__)
+
+ATTR_HELDOUT = "heldout_metrics"  # study attr: {trial number: held-out metrics}
+ATTR_CHECKS = "heldout_checks"  # study attr: the last run's checks (studies before ATTR_HELDOUT kept only these)
 
 
 @dataclass(frozen=True)
@@ -68,3 +76,22 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
 def closest(checks: Sequence[Check]) -> int:
     """Index of the check with the best held-out score; the faster one on a tie."""
     return max(range(len(checks)), key=lambda i: (checks[i].score, -i))
+
+
+def remembered(study: optuna.Study, heldout_of: Callable[[FrozenTrial], dict],
+               metric: str) -> Callable[[FrozenTrial], dict]:
+    """``heldout_of`` backed by the study: a trial checked by any earlier run is not measured again,
+    and each new result is stored at once, so a run killed mid-confirmation keeps what it checked."""
+    known = {str(c["trial"]): {"metrics": {metric: c["score"]}} for c in study.user_attrs.get(ATTR_CHECKS, [])}
+    known.update(study.user_attrs.get(ATTR_HELDOUT, {}))
+
+    def of(trial: FrozenTrial) -> dict:
+        key = str(trial.number)
+        if key in known:
+            log.info("held-out check, trial %d: measured by an earlier run", trial.number)
+        else:
+            known[key] = {"metrics": dict(heldout_of(trial)["metrics"])}
+            study.set_user_attr(ATTR_HELDOUT, known)
+        return known[key]
+
+    return of

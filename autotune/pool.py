@@ -18,6 +18,7 @@ import multiprocessing as mp
 import os
 import pickle
 import queue
+import signal
 import tempfile
 import time
 import traceback
@@ -90,6 +91,7 @@ def shard(batches: Sequence[Batch], instances: int) -> list[list[int]]:
 
 def _worker(rank: int, spec: EngineSpec, threads: int | None, cpus: tuple[int, ...] | None,
             batch_file: str, repeats: int, barrier, results) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     try:
         with open(batch_file, "rb") as fh:
             batches: list[dict[str, np.ndarray]] = pickle.load(fh)

@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.budget import TimeBudget
+from autotune.stop import graceful_stop
 from autotune.space import Choice, SearchSpace, suggest
 from autotune.storage import finished_count
 
@@ -141,8 +142,8 @@ class RuntimeSiblings:
 
 def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: TimeBudget,
         callbacks: tuple = ()) -> int:
-    """Run until the study holds ``n_trials`` finished trials or has spent its time budget
-    (both shared by every worker and every resumed run)."""
+    """Run until the study holds ``n_trials`` finished trials, has spent its time budget (both
+    shared by every worker and every resumed run) or is asked to stop (autotune/stop.py)."""
     remaining = n_trials - finished_count(study)
     if remaining <= 0:
         log.info("budget of %d trials already used; nothing to run", n_trials)
@@ -161,9 +162,10 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: T
                      "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
         else:
             log.info("trial %d %s: %s [%d/%d]", trial.number, state, trial.user_attrs.get(ATTR_ERROR, ""), done, n_trials)
-        if done >= n_trials:
+        if done >= n_trials or stop.requested:
             st.stop()
 
-    study.optimize(objective, n_trials=remaining, timeout=time_budget.optuna_timeout_s, catch=(Exception,),
-                   callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
+    with graceful_stop() as stop:
+        study.optimize(objective, n_trials=remaining, timeout=time_budget.optuna_timeout_s, catch=(Exception,),
+                       callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
     return remaining

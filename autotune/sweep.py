@@ -211,15 +211,16 @@ class Sweep:
 
     def confirm_pick(self, study, data, ranked, metric: str):
         """(trial, its held-out measurement, confirmation) — see autotune/confirm.py."""
-        from autotune.confirm import closest, confirm, heldout_floor
+        from autotune.confirm import ATTR_CHECKS, closest, confirm, heldout_floor, remembered
 
+        heldout_of = remembered(study, lambda t: self.trial_heldout(data, t), metric)
         top = self.config.confirm_top
         if top < 1:  # confirmation off: the fastest feasible trial, its held-out score only reported
-            return ranked[0], self.trial_heldout(data, ranked[0]), None
+            return ranked[0], heldout_of(ranked[0]), None
         teacher_held = self.teacher_heldout(study, data, metric)
         floor = heldout_floor(self.config.floor, teacher_held)
-        picked, checks, measured = confirm(ranked, lambda t: self.trial_heldout(data, t), floor, metric, top)
-        study.set_user_attr("heldout_checks", [c.to_dict() for c in checks])
+        picked, checks, measured = confirm(ranked, heldout_of, floor, metric, top)
+        study.set_user_attr(ATTR_CHECKS, [c.to_dict() for c in checks])
         if picked is None:
             i = closest(checks)
             picked, held = next(t for t in ranked if t.number == checks[i].trial), measured[i]

@@ -167,6 +167,34 @@ def test_heldout_checks_each_model_once_and_names_the_closest_when_none_passes(t
     assert checks[closest(checks)].trial == 2  # closest to the floor held out, not the fastest
 
 
+def test_heldout_checks_are_kept_in_the_study_for_resumed_runs(tmp_path):
+    """A resumed run (the study reloaded from its sqlite file) re-measures no checked trial, and
+    reads the scores a study from before the stored metrics kept in heldout_checks."""
+    from autotune.confirm import ATTR_CHECKS, confirm, remembered
+
+    st = stored_study(tmp_path, {0: (0.90, 3000.0), 1: (0.90, 2000.0), 2: (0.90, 1000.0)}, 0.85,
+                      {0: "a", 1: "b", 2: "c"})
+    heldout = {0: 0.80, 1: 0.86, 2: 0.95}
+    asked: list[int] = []
+
+    def held(trial):
+        asked.append(trial.number)
+        return {"metrics": {"accuracy": heldout[trial.number]}, "throughput": 1.0}
+
+    picked, _, measured = confirm(S.ranked_feasible(st), remembered(st, held, "accuracy"), 0.85, "accuracy", top=3)
+    assert picked.number == 1 and asked == [0, 1] and measured[-1] == {"metrics": {"accuracy": 0.86}}
+    resumed = optuna.load_study(study_name="t", storage=open_storage(None, tmp_path))
+    picked, checks, _ = confirm(S.ranked_feasible(resumed), remembered(resumed, held, "accuracy"), 0.90,
+                                "accuracy", top=3)  # a stricter floor reaches trial 2, never checked before
+    assert picked.number == 2 and asked == [0, 1, 2] and [c.score for c in checks] == [0.80, 0.86, 0.95]
+
+    resumed.set_user_attr("heldout_metrics", {})
+    resumed.set_user_attr(ATTR_CHECKS, [c.to_dict() for c in checks])  # what such an older study holds
+    of = remembered(resumed, held, "accuracy")
+    assert [of(t)["metrics"]["accuracy"] for t in S.ranked_feasible(resumed)] == [0.80, 0.86, 0.95]
+    assert asked == [0, 1, 2]
+
+
 def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
     """RuntimeSiblings on a real study: new feasible models get batch-size siblings, others none."""
     st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=20)

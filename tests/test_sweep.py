@@ -53,6 +53,20 @@ def load(tiny: Path, run: str) -> optuna.Study:
     return optuna.load_study(study_name="sst2-quick", storage=f"sqlite:///{tiny / run / 'study.db'}")
 
 
+def wait_for(tiny: Path, run: str, proc: subprocess.Popen, until, timeout_s: float = 400) -> list:
+    """Poll the running sweep's storage until ``until(trials)`` holds (or the sweep or the time ends)."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+        try:
+            trials = load(tiny, run).get_trials(deepcopy=False)
+        except Exception:  # the storage or the study is not created yet
+            continue
+        if until(trials):
+            return trials
+    return []
+
+
 def states(study):
     return [t.state.name for t in study.get_trials(deepcopy=False)]
 
@@ -89,21 +103,10 @@ def test_kill_9_then_rerun_loses_nothing_and_finishes_budget(tiny, data_dir):
     env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
-    before = {}
-    deadline = time.time() + 400
     try:
-        while time.time() < deadline:
-            time.sleep(0.2)
-            if not (tiny / "killed" / "study.db").exists():
-                continue
-            try:
-                trials = load(tiny, "killed").get_trials(deepcopy=False)
-            except Exception:
-                continue
-            done = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}
-            if done and any(t.state.name == "RUNNING" for t in trials):
-                before = done
-                break
+        trials = wait_for(tiny, "killed", proc, lambda ts: any(t.state.name == "COMPLETE" for t in ts)
+                          and any(t.state.name == "RUNNING" for t in ts))
+        before = {t.number: t.values for t in trials if t.state.name == "COMPLETE"}
         assert proc.poll() is None, "the sweep ended before it could be killed"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
@@ -119,6 +122,27 @@ def test_kill_9_then_rerun_loses_nothing_and_finishes_budget(tiny, data_dir):
     stale = [t for t in st.trials if t.state.name == "FAIL"]
     assert stale and all("error" not in t.user_attrs for t in stale)  # the killed trial, failed by heartbeat
     assert "RUNNING" not in states(st)
+
+
+def test_sigterm_finishes_the_running_trial_then_writes_the_pick(tiny, data_dir):
+    """A scheduler's SIGTERM mid-trial: that trial completes, no more start, the pick is still written."""
+    args = sweep_args(tiny, data_dir, "stopped", "--n-trials", "6", "--seed", "2")
+    env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        trials = wait_for(tiny, "stopped", proc, lambda ts: any(t.state.name == "RUNNING" for t in ts))
+        running = next((t.number for t in trials if t.state.name == "RUNNING"), None)
+        assert running is not None and proc.poll() is None, "no running trial to stop"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "SIGTERM: stopping after the running trial" in err
+    st = load(tiny, "stopped")
+    assert st.trials[running].state.name == "COMPLETE"  # the trial it was in finished
+    assert len(st.trials) < 6 and "RUNNING" not in states(st)
+    assert (tiny / "stopped" / "deploy" / "sst2.json").exists()
 
 
 def test_timeout_is_per_run_and_time_budget_counts_every_run(tiny, data_dir):
