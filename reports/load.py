@@ -74,10 +74,14 @@ def read_json(path: Path, what: str) -> Any:
 
 
 def default_storage(run_dir: Path) -> str:
+    """The run dir's study.db, else the storage its sweep_config.json names (a sweep run with --storage)."""
     db = Path(run_dir) / "study.db"
-    if not db.is_file():
-        raise UserInputError(f"--run {run_dir}: no study.db in it (pass --storage URL if the study lives elsewhere)")
-    return f"sqlite:///{db.resolve()}"
+    if db.is_file():
+        return f"sqlite:///{db.resolve()}"
+    config = Path(run_dir) / "sweep_config.json"
+    if config.is_file() and read_json(config, "--run").get("storage"):
+        return read_json(config, "--run")["storage"]
+    raise UserInputError(f"--run {run_dir}: no study.db in it (pass --storage URL if the study lives elsewhere)")
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:

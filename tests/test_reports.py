@@ -191,6 +191,10 @@ def test_bad_input_is_one_line(tmp_path, run_dir):
 
     with pytest.raises(UserInputError, match="no study.db in it"):
         load_run(tmp_path)
+    elsewhere = tmp_path / "elsewhere"  # a sweep run with --storage: its config names the study's storage
+    elsewhere.mkdir()
+    (elsewhere / "sweep_config.json").write_text(json.dumps({"storage": f"sqlite:///{run_dir / 'study.db'}"}))
+    assert [r.study for r in load_run(elsewhere)] == [r.study for r in load_run(run_dir)]
     empty = tmp_path / "empty"
     optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'e.db'}")
     with pytest.raises(UserInputError, match="holds no study"):
