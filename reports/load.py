@@ -79,8 +79,9 @@ def default_storage(run_dir: Path) -> str:
     if db.is_file():
         return f"sqlite:///{db.resolve()}"
     config = Path(run_dir) / "sweep_config.json"
-    if config.is_file() and read_json(config, "--run").get("storage"):
-        return read_json(config, "--run")["storage"]
+    url = read_json(config, "--run").get("storage") if config.is_file() else None
+    if url:
+        return url
     raise UserInputError(f"--run {run_dir}: no study.db in it (pass --storage URL if the study lives elsewhere)")
 
 

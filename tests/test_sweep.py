@@ -128,15 +128,18 @@ def test_sigterm_finishes_the_running_trial_then_writes_the_pick(tiny, data_dir)
     """A scheduler's SIGTERM mid-trial: that trial completes, no more start, the pick is still written."""
     args = sweep_args(tiny, data_dir, "stopped", "--n-trials", "6", "--seed", "2")
     env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
-    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        trials = wait_for(tiny, "stopped", proc, lambda ts: any(t.state.name == "RUNNING" for t in ts))
-        running = next((t.number for t in trials if t.state.name == "RUNNING"), None)
-        assert running is not None and proc.poll() is None, "no running trial to stop"
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=400)
-    finally:
-        proc.kill()
+    log = tiny / "stopped.log"  # a file, not a pipe: an unread pipe would fill up and stall the sweep
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        try:
+            trials = wait_for(tiny, "stopped", proc, lambda ts: any(t.state.name == "RUNNING" for t in ts))
+            running = next((t.number for t in trials if t.state.name == "RUNNING"), None)
+            assert running is not None and proc.poll() is None, "no running trial to stop"
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=400)
+        finally:
+            proc.kill()
+    err = log.read_text()
     assert proc.returncode == 0, err[-3000:]
     assert "SIGTERM: stopping after the running trial" in err
     st = load(tiny, "stopped")
