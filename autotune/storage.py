@@ -91,3 +91,14 @@ def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def finished_count(study: optuna.Study) -> int:
     return len(finished(study))
+
+
+def stored_study(storage: RDBStorage, name: str) -> tuple[dict, int] | None:
+    """An existing study's user attrs and finished-trial count, read without creating the study
+    (None if there is no such study yet), so a run can refuse to resume it before any work."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    trials = storage.get_all_trials(study_id, deepcopy=False)
+    return storage.get_study_user_attrs(study_id), sum(used_budget(t) for t in trials)

@@ -49,6 +49,8 @@ class SweepConfig:
     # re-score up to this many of the fastest feasible trials on the held-out split and ship the
     # first that meets the floor there too (autotune/confirm.py); 0 = ship the fastest feasible
     confirm_top: int = 10
+    # resume a study whose trials were timed on other hardware (their throughputs would not compare)
+    allow_other_hardware: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -114,8 +116,30 @@ class Sweep:
         recipe = self.base_recipe()
         recipe.check()
         storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
+        self.check_hardware(storage)
         data = load_data(self.config.task, self.config.data_dir, self.config.seed, self.config.holdout_fraction)
         return storage, data, (layers, heads, ffn)
+
+    def check_hardware(self, storage) -> None:
+        """A resumed study's throughputs are only comparable if every trial was timed on one kind
+        of machine: refuse to add trials from another unless told to."""
+        from autotune.storage import stored_study
+
+        found = stored_study(storage, self.config.name)
+        if not found:
+            return
+        attrs, n_finished = found
+        theirs = attrs.get("hardware") or {}
+        if n_finished == 0 or theirs.get("hash") in (None, self.hardware.hash):
+            return
+        where = f"{theirs.get('cpu_model', '?')}, {len(theirs.get('cores', ()))} cores ({theirs['hash']})"
+        here = f"{self.hardware.cpu_model}, {self.hardware.physical_cores} cores ({self.hardware.hash})"
+        if not self.config.allow_other_hardware:
+            raise UserInputError(
+                f"study {self.config.name}: its {n_finished} finished trials were timed on {where}, this machine is "
+                f"{here}; throughputs would not compare: use another --study-name, or --allow-other-hardware")
+        log.warning("study %s: resuming on %s, its %d finished trials were timed on %s; the references are "
+                    "re-timed here only with --remeasure-references", self.config.name, here, n_finished, where)
 
     # ------------------------------------------------------------ the run
 

@@ -195,3 +195,36 @@ def test_bad_input_is_refused_with_one_line(tiny, data_dir, extra, message):
     assert not any("Traceback" in ln for ln in lines)
     if "--floor" not in extra:  # refused before any work: nothing trained, nothing stored
         assert not (tiny / "bad" / "study.db").exists() or "--storage" in extra
+
+
+def _study_from_another_machine(tiny: Path, run: str) -> str:
+    """A stored study as another machine would leave it: its hardware attr and one finished trial."""
+    (tiny / run).mkdir()
+    url = f"sqlite:///{tiny / run / 'study.db'}"
+    study = optuna.create_study(storage=url, study_name="sst2-quick", directions=["maximize", "maximize"])
+    study.set_user_attr("hardware", {"cpu_model": "Intel Xeon", "cores": [[0, 1]] * 8, "hash": "0123456789ab"})
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0], params={}, distributions={}))
+    return url
+
+
+def test_resuming_a_study_timed_on_other_hardware_is_refused(tiny, data_dir):
+    _study_from_another_machine(tiny, "other")
+    out = run_sweep(sweep_args(tiny, data_dir, "other", "--n-trials", "2"))
+    assert out.returncode == 2
+    line = out.stderr.strip().splitlines()[-1]
+    assert "its 1 finished trials were timed on Intel Xeon, 8 cores (0123456789ab)" in line
+    assert "--allow-other-hardware" in line
+    assert len(load(tiny, "other").trials) == 1  # nothing added, nothing lost
+
+
+def test_other_hardware_is_resumed_when_allowed(tiny, caplog):
+    from autotune.storage import open_storage
+    from autotune.sweep import Sweep, SweepConfig
+    from compress.errors import UserInputError
+
+    url = _study_from_another_machine(tiny, "allowed")
+    storage = open_storage(url, tiny / "allowed")
+    with pytest.raises(UserInputError):
+        Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"))).check_hardware(storage)
+    Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"), allow_other_hardware=True)).check_hardware(storage)
+    assert "were timed on Intel Xeon" in caplog.text

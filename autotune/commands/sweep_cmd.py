@@ -65,6 +65,8 @@ def add_parser(sub) -> None:
                         "first that meets the floor there too (default 10; 0 = ship the fastest feasible)")
     p.add_argument("--remeasure-references", action="store_true",
                    help="re-time the teacher and the out-of-the-box baseline stored with the study")
+    p.add_argument("--allow-other-hardware", action="store_true",
+                   help="resume a study whose trials were timed on another machine (refused by default)")
     p.set_defaults(func=run)
 
 
@@ -102,7 +104,8 @@ def config_from_args(args: argparse.Namespace):
                        study_name=args.study_name, floor=floor, objective=args.objective,
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
-                       remeasure_references=args.remeasure_references, confirm_top=args.confirm_top)
+                       remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
+                       allow_other_hardware=args.allow_other_hardware)
 
 
 def _read_json(path: str, option: str) -> dict:
