@@ -116,6 +116,28 @@ def best_trial(study: optuna.Study) -> FrozenTrial | None:
     return ranked[0] if ranked else None
 
 
+class AnchorQueue:
+    """Callback: queue the preset's anchors one at a time, each only when nothing else waits.
+    Queued all at once, every anchor (a model build: 10-35 min here) ran before the runtime
+    siblings (seconds each) of the first feasible one, so a sweep stopped early shipped its best
+    model timed at one batch size only. Anchors already in the study are not queued again, so a
+    resumed run goes on where the last one stopped."""
+
+    def __init__(self, anchors: list[dict[str, Any]]):
+        self.anchors = list(anchors)
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return
+        tried = [t.system_attrs.get("fixed_params", t.params) for t in trials]
+        for params in self.anchors:
+            if params not in tried:
+                study.enqueue_trial(params)
+                log.info("queued anchor trial %s", params)
+                return
+
+
 class RuntimeSiblings:
     """Callback: when a trial's model is first found feasible, queue the same model at every other
     batch size of the space. Building dominates a trial's cost and the fastest batch size depends

@@ -198,19 +198,18 @@ class Sweep:
         study.set_user_attr("references", refs)
         return refs
 
-    def enqueue_anchors(self, study, teacher_layers: int) -> None:
-        """Queue the preset's known-good points once, on a fresh study (a resumed one keeps its queue)."""
+    def anchors(self, teacher_layers: int) -> list[dict[str, Any]]:
+        """The preset's known-good points as trial params; those the space cannot hold are skipped."""
         from autotune.space import anchor_params
 
-        if study.get_trials(deepcopy=False):
-            return
+        out = []
         for anchor in self.preset.anchors:
             params = anchor_params(anchor, self.space, teacher_layers, self.hardware.physical_cores)
             if params is None:
                 log.info("anchor %s is outside this search space; skipped", anchor)
-                continue
-            study.enqueue_trial(params, skip_if_exists=True)
-            log.info("queued anchor trial %s", params)
+            else:
+                out.append(params)
+        return out
 
     def trial_heldout(self, data, trial) -> dict[str, Any]:
         """A stored trial's recipe (cached model) and runtime, scored on the held-out split."""
@@ -284,7 +283,8 @@ class Sweep:
         study.set_user_attr("hardware", self.hardware.fingerprint())
         study.set_user_attr("config", cfg.to_dict())
         refs = self.references(study, data)
-        self.enqueue_anchors(study, shape[0])
+        anchors = S.AnchorQueue(self.anchors(shape[0]))
+        anchors(study)
         objective = S.Objective(
             space=self.space,
             teacher=S.Teacher(*shape, score=teacher_score),
@@ -298,7 +298,8 @@ class Sweep:
         budget = TimeBudget(self.time_budget_s, spent_s(study), cfg.timeout_s)
         log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
-        extra = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
+        siblings = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
+        extra = (*siblings, anchors)  # siblings first: they are queued before the next anchor
         S.run(study, objective, self.n_trials, budget, callbacks=extra)
         log.info("search finished in %.0f s", time.monotonic() - t0)
         ranked = S.ranked_feasible(study)

@@ -216,3 +216,30 @@ def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
     done = [(t.params["model"], t.params["batch_size"]) for t in st.trials]
     assert done == [("bad", 8), ("good", 8), ("good", 1), ("good", 32)]  # siblings run next, in order
     assert not [t for t in st.trials if t.state.name == "WAITING"]  # the siblings queued no siblings
+
+
+def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_they_stopped(tmp_path):
+    """AnchorQueue with RuntimeSiblings on a real sqlite study, stopped and reloaded midway."""
+    storage = open_storage(None, tmp_path)
+    accuracy = {"a": 0.9, "b": 0.5, "c": 0.85}
+
+    def objective(trial):
+        model = trial.suggest_categorical("model", ["a", "b", "c"])
+        batch = trial.suggest_categorical("batch_size", [1, 8])
+        trial.set_user_attr("recipe_key", model)
+        trial.set_user_attr(S.ATTR_FEASIBLE, accuracy[model] >= 0.8)
+        trial.set_user_attr(S.ATTR_CONSTRAINTS, [0.8 - accuracy[model]])
+        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": 10.0 * batch, "metrics": {"accuracy": accuracy[model]}})
+        return accuracy[model], 10.0 * batch
+
+    anchors = [{"model": m, "batch_size": 8} for m in "abc"]
+
+    def run(n):
+        st = S.open_study(storage, "t", multi=True, seed=0, n_trials=20)
+        queue = S.AnchorQueue(anchors)
+        queue(st)
+        st.optimize(objective, n_trials=n, callbacks=[S.RuntimeSiblings((1, 8)), queue])
+        return [(t.params["model"], t.params["batch_size"]) for t in st.trials if t.state.name == "COMPLETE"]
+
+    assert run(2) == [("a", 8), ("a", 1)]  # a's sibling before the next anchor
+    assert run(3) == [("a", 8), ("a", 1), ("b", 8), ("c", 8), ("c", 1)]  # resumed: b, then c and its sibling
