@@ -76,10 +76,13 @@ class TimeBudget:
     def used_up(self) -> bool:
         return self.left_s is not None and self.left_s <= 0.0
 
+    @property
+    def total(self) -> str:
+        return "no time limit" if self.total_s is None else f"{duration(self.total_s)} of trials"
+
     def describe(self) -> str:
-        total = "no time limit" if self.total_s is None else (
-            f"{duration(self.total_s)} of trials ({duration(self.spent_s)} spent by earlier runs, "
-            f"{duration(self.left_s)} left)")
+        total = self.total if self.total_s is None else (
+            f"{self.total} ({duration(self.spent_s)} spent by earlier runs, {duration(self.left_s)} left)")
         if self.run_limit_s is not None:
             total += f"; this run stops starting trials after {duration(self.run_limit_s)} (--timeout)"
         return total

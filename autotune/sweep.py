@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -82,13 +83,15 @@ class Sweep:
         self.cache_dir = Path(config.cache_dir) if config.cache_dir else self.run_dir.parent / "cache"
         self.hardware = detect()
         self.n_trials = config.n_trials if config.n_trials is not None else self.preset.n_trials
-        self.time_budget_s = config.time_budget_s if config.time_budget_s is not None else self.preset.time_budget_s
+        budget = config.time_budget_s if config.time_budget_s is not None else self.preset.time_budget_s
         self.space = (config.space or self.preset.space).with_layouts(self.hardware.physical_cores)
         if self.n_trials < 1:
             raise UserInputError(f"--n-trials {self.n_trials}: need at least one trial")
-        for option, value in (("--time-budget", self.time_budget_s), ("--timeout", config.timeout_s)):
-            if value is not None and value <= 0:
-                raise UserInputError(f"{option} {value:g}: must be a positive number of seconds")
+        for option, value in (("--time-budget", budget), ("--timeout", config.timeout_s)):
+            if value is not None and not value > 0:  # NaN too
+                raise UserInputError(f"{option} {value:g}: must be a positive number of seconds (inf: no limit)")
+        self.time_budget_s = None if math.isinf(budget) else budget  # inf: --n-trials alone ends the sweep
+        self.timeout_s = None if config.timeout_s is None or math.isinf(config.timeout_s) else config.timeout_s
 
     # ------------------------------------------------------------ checks before work
 
@@ -263,9 +266,10 @@ class Sweep:
         storage, data, shape = self.check()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "sweep_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
-        log.info("sweep %s: task %s, preset %s, %d trials, %.0f s of trials; space holds %d models / %d trials; "
+        log.info("sweep %s: task %s, preset %s, %d trials, %s; space holds %d models / %d trials; "
                  "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
-                 self.time_budget_s, *self.space.size(), self.preset.estimate_s(self.n_trials) / 60)
+                 TimeBudget(self.time_budget_s, 0.0).total, *self.space.size(),
+                 self.preset.estimate_s(self.n_trials) / 60)
         metric = data.spec.primary_metric
         teacher = self.base_recipe()
         from compress.pipeline import build
@@ -295,7 +299,7 @@ class Sweep:
             multi=multi,
             p99_limit_ms=cfg.p99_limit_ms,
         )
-        budget = TimeBudget(self.time_budget_s, spent_s(study), cfg.timeout_s)
+        budget = TimeBudget(self.time_budget_s, spent_s(study), self.timeout_s)
         log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
         siblings = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()

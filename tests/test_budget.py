@@ -39,3 +39,27 @@ def test_budget_line_says_what_is_spent_and_left():
     line = TimeBudget(10 * 3600, 3 * 3600 + 54 * 60, 6300).describe()
     assert line == ("10 h 00 min of trials (3 h 54 min spent by earlier runs, 6 h 06 min left); "
                     "this run stops starting trials after 1 h 45 min (--timeout)")
+
+
+@pytest.mark.parametrize("budget, timeout, total, run_limit", [
+    (float("inf"), None, None, None),  # --time-budget inf: --n-trials alone ends the sweep
+    (None, float("inf"), 14 * 60, None),  # the quick preset's budget, no limit for this run
+    (3600.0, 600.0, 3600.0, 600.0),
+])
+def test_inf_means_no_time_limit(tmp_path, budget, timeout, total, run_limit):
+    from autotune.sweep import Sweep, SweepConfig
+
+    sweep = Sweep(SweepConfig(task="sst2", run_dir=str(tmp_path), time_budget_s=budget, timeout_s=timeout))
+    assert (sweep.time_budget_s, sweep.timeout_s) == (total, run_limit)
+    if total is None:
+        assert TimeBudget(sweep.time_budget_s, 0.0, sweep.timeout_s).describe() == "no time limit"
+
+
+@pytest.mark.parametrize("budget, timeout, option", [
+    (float("nan"), None, "--time-budget nan"), (0.0, None, "--time-budget 0"), (None, -5.0, "--timeout -5")])
+def test_a_time_limit_that_is_not_positive_is_refused(tmp_path, budget, timeout, option):
+    from autotune.sweep import Sweep, SweepConfig
+    from compress.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=f"^{option}: must be a positive number of seconds"):
+        Sweep(SweepConfig(task="sst2", run_dir=str(tmp_path), time_budget_s=budget, timeout_s=timeout))

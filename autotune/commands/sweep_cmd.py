@@ -34,7 +34,8 @@ def add_parser(sub) -> None:
     p.add_argument("--n-trials", type=int, default=None,
                    help="trials in all, counting those of earlier runs of the study (default: the preset's)")
     p.add_argument("--time-budget", type=float, default=None,
-                   help="seconds of trials in all, counting earlier runs of the study (default: the preset's)")
+                   help="seconds of trials in all, counting earlier runs of the study (default: the preset's; "
+                        "inf: none, --n-trials alone ends the sweep)")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds for this run only, within the time budget (default: no further limit)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite under --run-dir); "
