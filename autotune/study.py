@@ -127,15 +127,16 @@ class AnchorQueue:
         self.anchors = list(anchors)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial | None = None) -> None:
+        if not self.anchors:  # every anchor is in the study: nothing left to read the trials for
+            return
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
             return
         tried = [t.system_attrs.get("fixed_params", t.params) for t in trials]
-        for params in self.anchors:
-            if params not in tried:
-                study.enqueue_trial(params)
-                log.info("queued anchor trial %s", params)
-                return
+        self.anchors = [params for params in self.anchors if params not in tried]
+        if self.anchors:
+            study.enqueue_trial(self.anchors[0])
+            log.info("queued anchor trial %s", self.anchors[0])
 
 
 class RuntimeSiblings:

@@ -18,7 +18,7 @@ from typing import Any
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
 from autotune.space import Choice, SearchSpace
-from autotune.storage import finished_count
+from autotune.storage import finished_count, stored_study
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,6 @@ class Sweep:
     def check_hardware(self, storage) -> None:
         """A resumed study's throughputs are only comparable if every trial was timed on one kind
         of machine: refuse to add trials from another unless told to."""
-        from autotune.storage import stored_study
-
         found = stored_study(storage, self.config.name)
         if not found:
             return
