@@ -70,6 +70,18 @@ class SweepConfig:
         return self.study_name or f"{self.task}-{self.preset}"
 
 
+# SweepConfig fields that define what a trial is and when it is feasible, fixed for a study's life,
+# with the options that set them
+DEFINING = {"task": "--task", "preset": "--preset", "recipe": "--recipe-json/--teacher", "seed": "--seed",
+            "holdout_fraction": "holdout_fraction", "floor": "--floor/--floor-below-teacher",
+            "objective": "--objective", "p99_limit_ms": "--p99-limit-ms", "eval_limit": "--eval-limit"}
+
+
+def _short(value: Any, width: int = 80) -> str:
+    text = json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 class Sweep:
     """The pieces of a sweep, each a method so tests and commands can use them alone."""
 
@@ -119,19 +131,39 @@ class Sweep:
         recipe = self.base_recipe()
         recipe.check()
         storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
-        self.check_hardware(storage)
+        self.check_resume(storage)
         data = load_data(self.config.task, self.config.data_dir, self.config.seed, self.config.holdout_fraction)
         return storage, data, (layers, heads, ffn)
 
-    def check_hardware(self, storage) -> None:
+    def check_resume(self, storage) -> None:
+        """A study resumed with finished trials must go on as it began: same hardware, same
+        definition of a trial and of feasibility. Refused in one line before any work."""
+        found = stored_study(storage, self.config.name)
+        if found and found[1] > 0:
+            self.check_definition(*found)
+            self.check_hardware(*found)
+
+    def check_definition(self, attrs: dict[str, Any], n_finished: int) -> None:
+        """Each stored trial was built, scored and judged feasible under the options it ran with
+        (its constraint holds the floor of that run), so a different floor, recipe, preset, task, seed or
+        objective would mix incomparable trials and could ship one infeasible under the new floor."""
+        theirs = attrs.get("config") or {}
+        ours = json.loads(json.dumps(self.config.to_dict(), default=str))
+        changed = [k for k in DEFINING if k in theirs and k in ours and theirs[k] != ours[k]]
+        if changed:
+            diffs = "; ".join(f"{DEFINING[k]} {_short(theirs[k])} then, {_short(ours[k])} now" for k in changed)
+            raise UserInputError(
+                f"study {self.config.name}: its {n_finished} finished trials ran with other settings ({diffs}); "
+                f"rerun with the same options, or start another --study-name")
+        if theirs.get("space") not in (None, ours.get("space")):
+            log.warning("study %s: the search space differs from the one its first trials were drawn from; the "
+                        "sampler goes on with the new one", self.config.name)
+
+    def check_hardware(self, attrs: dict[str, Any], n_finished: int) -> None:
         """A resumed study's throughputs are only comparable if every trial was timed on one kind
         of machine: refuse to add trials from another unless told to."""
-        found = stored_study(storage, self.config.name)
-        if not found:
-            return
-        attrs, n_finished = found
         theirs = attrs.get("hardware") or {}
-        if n_finished == 0 or theirs.get("hash") in (None, self.hardware.hash):
+        if theirs.get("hash") in (None, self.hardware.hash):
             return
         where = f"{theirs.get('cpu_model', '?')}, {len(theirs.get('cores', ()))} cores ({theirs['hash']})"
         here = f"{self.hardware.cpu_model}, {self.hardware.physical_cores} cores ({self.hardware.hash})"

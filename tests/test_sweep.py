@@ -197,14 +197,56 @@ def test_bad_input_is_refused_with_one_line(tiny, data_dir, extra, message):
         assert not (tiny / "bad" / "study.db").exists() or "--storage" in extra
 
 
-def _study_from_another_machine(tiny: Path, run: str) -> str:
-    """A stored study as another machine would leave it: its hardware attr and one finished trial."""
+def _study_from_another_machine(tiny: Path, run: str, config: dict | None = None) -> str:
+    """A stored study as another machine would leave it: its hardware attr and one finished trial
+    (and the config attr a run stores, where given)."""
     (tiny / run).mkdir()
     url = f"sqlite:///{tiny / run / 'study.db'}"
     study = optuna.create_study(storage=url, study_name="sst2-quick", directions=["maximize", "maximize"])
     study.set_user_attr("hardware", {"cpu_model": "Intel Xeon", "cores": [[0, 1]] * 8, "hash": "0123456789ab"})
+    if config is not None:
+        study.set_user_attr("config", config)
     study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0], params={}, distributions={}))
     return url
+
+
+def test_resuming_with_another_floor_is_refused(tiny, data_dir):
+    """Stored trials hold constraints against the floor they ran under: a new floor would mix them."""
+    _study_from_another_machine(tiny, "refloored", config={"floor": {"absolute": None, "below_teacher": 100.0}})
+    out = run_sweep(sweep_args(tiny, data_dir, "refloored", "--n-trials", "2", "--floor", "0.5"))
+    assert out.returncode == 2
+    line = out.stderr.strip().splitlines()[-1]
+    assert "its 1 finished trials ran with other settings" in line
+    assert ('--floor/--floor-below-teacher {"absolute": null, "below_teacher": 100.0} then, '
+            '{"absolute": 0.5, "below_teacher": null} now') in line
+    assert len(load(tiny, "refloored").trials) == 1
+
+
+def test_resume_keeps_the_study_definition_and_lets_budgets_and_space_change(tiny, caplog):
+    from dataclasses import replace
+
+    from autotune.hardware import detect
+    from autotune.space import SearchSpace
+    from autotune.storage import open_storage
+    from autotune.sweep import Sweep, SweepConfig
+    from compress.errors import UserInputError
+
+    first = SweepConfig(task="sst2", run_dir=str(tiny / "defined"), study_name="sst2-quick",  # kept with --preset
+                        recipe={"kd_epochs": 1}, n_trials=5,
+                        space=SearchSpace(student_layers=(2, 1), heads_kept=(4,), ffn_kept=(64,)))
+    url = _study_from_another_machine(tiny, "defined", config=json.loads(json.dumps(first.to_dict())))
+    optuna.load_study(study_name="sst2-quick", storage=url).set_user_attr("hardware", detect().fingerprint())
+    storage = open_storage(url, tiny / "defined")
+    Sweep(replace(first, n_trials=50, timeout_s=60.0, time_budget_s=600.0, confirm_top=0)).check_resume(storage)
+    wider = SearchSpace(student_layers=(2, 1, 3), heads_kept=(4,), ffn_kept=(64,))
+    Sweep(replace(first, space=wider)).check_resume(storage)
+    assert "search space differs" in caplog.text
+    for changed, words in ((dict(recipe={"kd_epochs": 2}), "--recipe-json/--teacher"), (dict(seed=1), "--seed"),
+                           (dict(preset="overnight"), "--preset"), (dict(objective="throughput"), "--objective"),
+                           (dict(p99_limit_ms=5.0), "--p99-limit-ms"), (dict(eval_limit=10), "--eval-limit")):
+        with pytest.raises(UserInputError, match=words) as err:
+            Sweep(replace(first, **changed)).check_resume(storage)
+        assert "\n" not in str(err.value) and "1 finished trials ran with other settings" in str(err.value)
 
 
 def test_resuming_a_study_timed_on_other_hardware_is_refused(tiny, data_dir):
@@ -225,6 +267,6 @@ def test_other_hardware_is_resumed_when_allowed(tiny, caplog):
     url = _study_from_another_machine(tiny, "allowed")
     storage = open_storage(url, tiny / "allowed")
     with pytest.raises(UserInputError):
-        Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"))).check_hardware(storage)
-    Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"), allow_other_hardware=True)).check_hardware(storage)
+        Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"))).check_resume(storage)
+    Sweep(SweepConfig(task="sst2", run_dir=str(tiny / "allowed"), allow_other_hardware=True)).check_resume(storage)
     assert "were timed on Intel Xeon" in caplog.text
