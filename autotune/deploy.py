@@ -43,6 +43,9 @@ class DeployConfig:
     heldout_floor: float | None = None
     heldout_confirmed: bool | None = None
     heldout_checks: list[dict[str, Any]] = field(default_factory=list)
+    # where the model was trained (CPU, library versions; compress/pipeline.py built_with): the same
+    # recipe trained elsewhere is not bit-identical, so rebuilding it there needs its own check
+    built_with: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
@@ -84,9 +87,17 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         study=study_name,
         storage=storage,
         trial=trial.number,
+        built_with=_built_with(trial.user_attrs["model_dir"]),
         notes=list(refs.get("notes", [])),
         **(confirmation or {}),
     )
+
+
+def _built_with(model_dir: str) -> dict[str, str] | None:
+    try:
+        return json.loads((Path(model_dir) / "meta.json").read_text()).get("built_with")
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def find_configs(paths: list[Path]) -> list[DeployConfig]:

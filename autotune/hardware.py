@@ -17,6 +17,8 @@ from pathlib import Path
 
 import psutil
 
+from compress.provenance import cpu_info
+
 ISA_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "fma")
 _SYS_CPU = Path("/sys/devices/system/cpu")
 
@@ -71,20 +73,6 @@ def physical_cores(allowed: set[int] | None = None) -> tuple[tuple[int, ...], ..
     return tuple(groups)
 
 
-def _cpuinfo() -> tuple[str, tuple[str, ...]]:
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
-                model = val.strip()
-            elif key.strip() == "flags" and not flags:
-                flags = set(val.split())
-    except OSError:
-        pass
-    return model, tuple(f for f in ISA_FLAGS if f in flags)
-
-
 def _gpu() -> str | None:
     if shutil.which("nvidia-smi") or Path("/proc/driver/nvidia").exists():
         try:
@@ -100,7 +88,8 @@ def _gpu() -> str | None:
 
 @functools.lru_cache(maxsize=1)
 def detect() -> Hardware:
-    model, isa = _cpuinfo()
+    model, flags = cpu_info()
+    isa = tuple(f for f in ISA_FLAGS if f in flags)
     return Hardware(
         cpu_model=model,
         logical_cpus=len(os.sched_getaffinity(0)),

@@ -22,6 +22,7 @@ import numpy as np
 from compress import cache
 from compress.errors import UserInputError
 from compress.models import PACKAGED, load_classifier, load_tokenizer, resolve
+from compress.provenance import built_with
 from compress.recipe import Recipe
 from compress.tasks import Example, TaskData, ensure_train_split, get_task
 
@@ -30,7 +31,11 @@ log = logging.getLogger(__name__)
 # bump a step's version when its code changes what it produces
 CODE_VERSION = {"teacher": 1, "student": 1, "prune": 1, "redistill": 2, "significance": 1, "approx": 2}
 IMPORTANCE_ROWS = 2048  # training rows used to rank heads and neurons
-HELD_FRACTION, HELD_MAX = 0.1, 1000  # greedy layer drop: training rows held aside for judging
+HELD_FRACTION, HELD_MAX = 0.1, 1000  # training rows held aside for judging (greedy layer drop, select_on)
+
+
+def held_size(n_train: int) -> int:
+    return min(HELD_MAX, max(1, int(HELD_FRACTION * n_train)))
 
 
 @dataclass(frozen=True)
@@ -82,8 +87,13 @@ class _Inputs:
         if recipe.max_train_examples is not None and recipe.max_train_examples < len(train):
             idx = np.sort(np.random.default_rng(recipe.seed).permutation(len(train))[: recipe.max_train_examples])
             train = [train[i] for i in idx]
-        self.train: list[Example] = train
         self.dev: list[Example] = [ex for ex in data.splits.get("dev", ()) if ex.label is not None]
+        self.select: list[Example] = self.dev  # the rows that pick each training step's checkpoint
+        if recipe.select_on == "train":
+            pick = np.random.default_rng(recipe.seed + 2).permutation(len(train))[: held_size(len(train))]
+            self.select = [train[i] for i in np.sort(pick)]
+            train = [train[i] for i in np.setdiff1d(np.arange(len(train)), pick)]
+        self.train: list[Example] = train
         self.seed = recipe.seed
         h = hashlib.sha256()
         for ex in (*self.train, *self.dev):
@@ -91,6 +101,8 @@ class _Inputs:
         self.identity = {"source": data.source, "task": data.spec.name, "train": len(self.train),
                          "dev": len(self.dev), "rows": h.hexdigest()[:20], "max_length": self.max_length,
                          "notes": list(data.notes)}
+        if self.selects_on_train:  # identities of dev-selected builds stay as they were
+            self.identity["select"] = len(self.select)
 
     def encode(self, rows):
         from compress.batching import encode
@@ -104,6 +116,14 @@ class _Inputs:
     @cached_property
     def dev_enc(self):
         return self.encode(self.dev)
+
+    @property
+    def selects_on_train(self) -> bool:
+        return self.select is not self.dev
+
+    @cached_property
+    def select_enc(self):
+        return self.encode(self.select) if self.selects_on_train else self.dev_enc
 
     @property
     def train_labels(self) -> np.ndarray:
@@ -201,7 +221,7 @@ class _Context:
             seconds = time.perf_counter() - t0
             return {"step": name, "key": key, "parent": parent.key if parent else None, "params": params,
                     "data": self.inputs.identity, "notes": self.inputs.identity["notes"],
-                    "code_version": CODE_VERSION[name], "seconds": seconds, **extra}
+                    "code_version": CODE_VERSION[name], "seconds": seconds, "built_with": built_with(), **extra}
 
         path, hit = cache.get_or_build(self.cache_dir, key, fill)
         step = Step(name, key, hit, time.perf_counter() - t0, path)
@@ -213,7 +233,7 @@ class _Context:
         from compress.train import TrainConfig
 
         return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=self.recipe.seed, progress=self.progress,
-                           **kw)
+                           eval_name="select" if self.inputs.selects_on_train else "dev", **kw)
 
     def save(self, model, tmp: Path, metrics: dict[str, float], **extra) -> dict[str, Any]:
         model.save_pretrained(tmp)
@@ -243,12 +263,16 @@ class _Context:
         from compress.distill import distill
 
         r, inp = self.recipe, self.inputs
-        return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.dev, inp.dev_enc,
+        return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.select, inp.select_enc,
                        self.train_config(epochs, r.kd_lr, r.kd_batch_size, **train_kw), kd or self.kd(), desc=desc)
 
-
-def _trained(res) -> dict[str, Any]:
-    return {"train": {"steps": res.steps, "best_step": res.best_step}}
+    def trained(self, model, res) -> dict[str, Any]:
+        """save() arguments of a trained model: its dev metrics, and the selection rows' too when
+        those picked the checkpoint instead of dev."""
+        kept = {"train": {"steps": res.steps, "best_step": res.best_step}}
+        if not self.inputs.selects_on_train:
+            return {"metrics": res.metrics, **kept}
+        return {"metrics": self.evaluate(model), "select_metrics": res.metrics, **kept}
 
 
 def _shape(config) -> dict[str, Any]:
@@ -264,9 +288,9 @@ def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
     seed_everything(r.seed)  # the fresh classifier head is drawn here
     model = load_classifier(r.teacher, num_labels=inp.spec.num_labels)
     if r.teacher_epochs > 0:
-        res = train(model, inp.spec, inp.train_enc, ce_loss(inp.train_labels), inp.dev, inp.dev_enc,
+        res = train(model, inp.spec, inp.train_enc, ce_loss(inp.train_labels), inp.select, inp.select_enc,
                     ctx.train_config(r.teacher_epochs, r.teacher_lr, r.teacher_batch_size), desc="teacher")
-        return ctx.save(model, tmp, res.metrics, **_trained(res))
+        return ctx.save(model, tmp, **ctx.trained(model, res))
     return ctx.save(model, tmp, ctx.evaluate(model))
 
 
@@ -279,8 +303,7 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
     teacher = load_classifier(teacher_dir)
     extra: dict[str, Any] = {}
     if r.route == "greedy":
-        n_held = min(HELD_MAX, max(1, int(HELD_FRACTION * len(inp.train))))
-        held_idx = inp.sample(n_held)
+        held_idx = inp.sample(held_size(len(inp.train)))
         rest = np.setdiff1d(np.arange(len(inp.train)), held_idx)
         held = [inp.train[i] for i in held_idx]
         student, drops = greedy_drop(
@@ -295,7 +318,7 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
         student = make_student(teacher, r.student_layers, r.activation, init)
     if r.kd_epochs > 0:
         res = ctx.distill(student, teacher, r.kd_epochs, "student")
-        return ctx.save(student, tmp, res.metrics, **_trained(res), **extra)
+        return ctx.save(student, tmp, **ctx.trained(student, res), **extra)
     return ctx.save(student, tmp, ctx.evaluate(student), **extra)
 
 
@@ -316,7 +339,7 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None,
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
     res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill", ctx.redistill_kd(), keep_start=False)
-    return ctx.save(student, tmp, res.metrics, **_trained(res))
+    return ctx.save(student, tmp, **ctx.trained(student, res))
 
 
 def _build_significance(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str, Any]:
@@ -351,6 +374,7 @@ def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]
     restrict(sig, r.approx_layers, r.approx_heads).save(tmp)  # for ort-int8-selective on the dropped model
     if not r.approx_epochs:
         return ctx.save(model, tmp, ctx.evaluate(model))
+    before = ctx.evaluate(model) if ctx.inputs.selects_on_train else None
     res = ctx.distill(model, whole, r.approx_epochs, "approx redistill")
-    dropped = {k: v for k, v in res.history[0].items() if k != "step"}  # train's step-0 evaluation
-    return ctx.save(model, tmp, res.metrics, dropped_metrics=dropped, **_trained(res))
+    dropped = before or {k: v for k, v in res.history[0].items() if k != "step"}  # train's step-0 evaluation
+    return ctx.save(model, tmp, dropped_metrics=dropped, **ctx.trained(model, res))

@@ -18,8 +18,11 @@ Route = Literal["subset", "greedy"]
 Activation = Literal["gelu", "relu"]
 Approx = Literal["none", "significance", "significance-drop"]
 APPROX = ("none", "significance", "significance-drop")
+SelectOn = Literal["dev", "train"]
+SELECT_ON = ("dev", "train")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
-_NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1}  # left out of the JSON at these values: older keys stay
+# left out of the JSON at these values, so recipes written before the field keep their keys
+_NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev"}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,10 @@ class Recipe:
     max_train_examples: int | None = None  # fine-tune/distil on a seeded subset (quick sweeps)
     seed: int = 0
     max_length: int | None = None  # None = the task's own
+    # which rows pick every training step's kept checkpoint (early stopping): "dev", or "train" = a
+    # seeded slice of the training rows held aside from training, so that dev (a sweep's search half)
+    # judges the model without also having chosen its weights
+    select_on: SelectOn = "dev"
     # student: None = the teacher itself
     student_layers: int | None = None
     route: Route = "subset"  # subset of teacher layers | greedy layer pruning
@@ -151,6 +158,8 @@ class Recipe:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
+        if self.select_on not in SELECT_ON:
+            raise UserInputError(f"recipe: select_on must be one of {', '.join(SELECT_ON)}, not {self.select_on!r}")
         if self.approx not in APPROX:
             raise UserInputError(f"recipe: approx must be one of {', '.join(APPROX)}, not {self.approx!r}")
         for name in ("approx_layers", "approx_heads"):

@@ -49,15 +49,14 @@ class TrainConfig:
     # score as well as the trained weights on a few hundred dev rows by chance, and then no training is kept.
     keep_start: bool = True
     bf16: bool | None = None  # autocast matmuls to bfloat16; None = where the CPU has native bf16
+    eval_name: str = "dev"  # what the evaluation rows are, for the log
 
 
 def cpu_has_bf16() -> bool:
     """AMX / AVX512-BF16 make bf16 matmuls several times faster than fp32 on CPU."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return " amx_bf16" in flags or " avx512_bf16" in flags
+    from compress.provenance import cpu_info
+
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_info()[1])
 
 
 @dataclass(frozen=True)
@@ -157,8 +156,8 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     best = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
     best_state, best_step, stale = _snapshot(model), 0, 0
     history = [{"step": 0, **best}]
-    log.info("%s: %d steps (%d per epoch, bf16 %s), start dev %s=%.4f", desc, total, per_epoch, bf16, metric,
-             best[metric])
+    log.info("%s: %d steps (%d per epoch, bf16 %s), start %s %s=%.4f", desc, total, per_epoch, bf16, cfg.eval_name,
+             metric, best[metric])
     if not cfg.keep_start:
         best = {k: -math.inf for k in best}  # the first evaluation after training replaces it
 
@@ -182,7 +181,8 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
             if step % eval_every == 0 or step == total:
                 metrics = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
                 history.append({"step": step, "loss": float(loss.item()), **metrics})
-                log.info("%s: step %d/%d loss %.4f dev %s=%.4f", desc, step, total, loss.item(), metric, metrics[metric])
+                log.info("%s: step %d/%d loss %.4f %s %s=%.4f", desc, step, total, loss.item(), cfg.eval_name, metric,
+                         metrics[metric])
                 if metrics[metric] > best[metric]:
                     best, best_state, best_step, stale = metrics, _snapshot(model), step, 0
                 else:
@@ -200,7 +200,7 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
         best, best_step = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size), step
     model.eval()
     seconds = time.perf_counter() - start
-    log.info("%s: kept step %d, dev %s=%.4f (%.0f s)", desc, best_step, metric, best[metric], seconds)
+    log.info("%s: kept step %d, %s %s=%.4f (%.0f s)", desc, best_step, cfg.eval_name, metric, best[metric], seconds)
     return TrainResult(best, step, best_step, seconds, tuple(history))
 
 

@@ -80,6 +80,45 @@ def test_gradual_pruning_cuts_in_rounds_each_redistilled(teacher_dir, tmp_path):
     assert one_round.model_dir != built.model_dir and [s.hit for s in one_round.steps] == [True, True, False, False]
 
 
+def test_select_on_train_picks_every_checkpoint_without_seeing_dev(tmp_path):
+    """Two dev sets, one training set: the models come out bit-identical, so dev chose nothing;
+    each step's stored metrics are a fresh dev evaluation, the selection rows' kept beside them."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from compress.batching import encode
+    from compress.pipeline import held_size
+    from compress.train import evaluate
+
+    full = sst2_slice(train=128, dev=64)
+    halves = [replace(full, splits=dict(full.splits, dev=rows))
+              for rows in (full.splits["dev"][:32], full.splits["dev"][32:])]
+    teacher_dir = save_tiny(tmp_path / "teacher", layers=2)  # significance scores cost per layer
+    recipe = _recipe(teacher_dir, select_on="train", student_layers=None, heads_kept=None, ffn_kept=None,
+                     approx="significance-drop", approx_layers=1, approx_epochs=1)  # the student steps train alike
+    a, b = (build(recipe, data, tmp_path / "cache", progress=False) for data in halves)
+    assert [s.name for s in a.steps] == ["teacher", "significance", "approx"]
+    assert not any(s.hit for s in b.steps)  # dev is part of every step's data identity
+    models = [AutoModelForSequenceClassification.from_pretrained(x.model_dir).eval() for x in (a, b)]
+    sa, sb = (m.state_dict() for m in models)
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+    for step in a.steps:
+        meta = json.loads((step.path / "meta.json").read_text())
+        assert meta["data"]["select"] == held_size(128) == 12 and meta["data"]["train"] == 116
+        if step.name != "significance":  # the trained steps
+            assert set(meta["select_metrics"]) == {"accuracy"}
+    dev = halves[0].splits["dev"]
+    tok = AutoTokenizer.from_pretrained(a.model_dir)
+    assert a.metrics == evaluate(models[0], full.spec, dev, encode(tok, dev, full.spec.max_length))
+    assert "dropped_metrics" in json.loads((a.model_dir / "meta.json").read_text())
+
+    on_dev = build(Recipe(task="sst2", teacher=str(teacher_dir), teacher_epochs=1, teacher_lr=1e-3), halves[0],
+                   tmp_path / "cache", progress=False)
+    meta = json.loads((on_dev.steps[0].path / "meta.json").read_text())
+    assert "select" not in meta["data"] and "select_metrics" not in meta and meta["data"]["train"] == 128
+
+
 def test_impossible_recipe_refused_before_training(teacher_dir, tmp_path):
     data = sst2_slice(train=50, dev=20)
     steps_before = training.STEPS_RUN

@@ -30,6 +30,8 @@ def test_fields_added_later_leave_older_keys_alone():
     assert layered.to_dict()["redistill_hidden_weight"] == 1.0 and layered.key() != r.key()
     assert Recipe.from_json(layered.to_json()) == layered
     assert "prune_rounds" not in r.to_dict() and replace(r, prune_rounds=2).key() != r.key()
+    assert "select_on" not in r.to_dict() and replace(r, select_on="train").key() != r.key()
+    assert Recipe.from_json(replace(r, select_on="train").to_json()).select_on == "train"
 
 
 def test_gradual_pruning_schedule_is_geometric_and_ends_on_the_target():
@@ -48,6 +50,7 @@ def test_gradual_pruning_schedule_is_geometric_and_ends_on_the_target():
     ('{"task": "sst2", "redistill_hidden_weight": -1}', "redistill_hidden_weight"),
     ('{"task": "sst2", "prune_rounds": 0}', "prune_rounds"),
     ('{"task": "sst2", "prune_rounds": 1.5}', "prune_rounds"),
+    ('{"task": "sst2", "select_on": "test"}', "select_on must be one of dev, train"),
     ("{not json", "not valid JSON"),
 ])
 def test_bad_json_refused(text, words):
