@@ -43,7 +43,7 @@ class DeployConfig:
     heldout_floor: float | None = None
     heldout_confirmed: bool | None = None
     heldout_checks: list[dict[str, Any]] = field(default_factory=list)
-    # where the model was trained (CPU, library versions; compress/pipeline.py built_with): the same
+    # where the model was trained (CPU, library versions; compress/provenance.py built_with): the same
     # recipe trained elsewhere is not bit-identical, so rebuilding it there needs its own check
     built_with: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
@@ -94,8 +94,10 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
 
 
 def _built_with(model_dir: str) -> dict[str, str] | None:
+    from compress.cache import read_meta
+
     try:
-        return json.loads((Path(model_dir) / "meta.json").read_text()).get("built_with")
+        return read_meta(Path(model_dir)).get("built_with")
     except (OSError, json.JSONDecodeError):
         return None
 

@@ -89,7 +89,8 @@ class _Inputs:
             train = [train[i] for i in idx]
         self.dev: list[Example] = [ex for ex in data.splits.get("dev", ()) if ex.label is not None]
         self.select: list[Example] = self.dev  # the rows that pick each training step's checkpoint
-        if recipe.select_on == "train":
+        self.selects_on_train = recipe.select_on == "train"
+        if self.selects_on_train:
             pick = np.random.default_rng(recipe.seed + 2).permutation(len(train))[: held_size(len(train))]
             self.select = [train[i] for i in np.sort(pick)]
             train = [train[i] for i in np.setdiff1d(np.arange(len(train)), pick)]
@@ -116,10 +117,6 @@ class _Inputs:
     @cached_property
     def dev_enc(self):
         return self.encode(self.dev)
-
-    @property
-    def selects_on_train(self) -> bool:
-        return self.select is not self.dev
 
     @cached_property
     def select_enc(self):
