@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from compress.cache import read_meta
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,6 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
 
 
 def _built_with(model_dir: str) -> dict[str, str] | None:
-    from compress.cache import read_meta
-
     try:
         return read_meta(Path(model_dir)).get("built_with")
     except (OSError, json.JSONDecodeError):
