@@ -5,7 +5,8 @@ all, as ``--n-trials`` already means trials in all: a resumed run gets only what
 Trial time is read back from the storage (each trial's stored start and end), merged into
 stretches so that the overlapping trials of parallel workers count once. The teacher fine-tune,
 the references and the held-out checks run outside trials and are not counted; neither is a
-trial a killed process left behind (its end is unknown until a later run finds it stale).
+trial a killed process left behind (its end is unknown until a later run finds it stale). A trial a
+stop signal ended between steps is counted: its steps are cached for its retry.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Iterable
 
 import optuna
 
-from autotune.storage import finished
+from autotune.storage import spent_time
 
 # Trials of one running sweep follow each other within seconds; a longer pause means it was
 # stopped and resumed, which starts a new stretch (the pause itself is not counted).
@@ -47,8 +48,8 @@ def stretches(spans: Iterable[tuple[datetime, datetime]], gap_s: float = GAP_S) 
 
 def spent_s(study: optuna.Study, gap_s: float = GAP_S) -> float:
     """Seconds of trials the study has run so far, over all its runs and workers."""
-    spans = [(t.datetime_start, t.datetime_complete) for t in finished(study)
-             if t.datetime_start is not None and t.datetime_complete is not None]
+    spans = [(t.datetime_start, t.datetime_complete) for t in study.get_trials(deepcopy=False)
+             if spent_time(t) and t.datetime_start is not None and t.datetime_complete is not None]
     return sum(s.seconds for s in stretches(spans, gap_s))
 
 

@@ -84,8 +84,15 @@ def used_budget(t: optuna.trial.FrozenTrial) -> bool:
         t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs)
 
 
+def spent_time(t: optuna.trial.FrozenTrial) -> bool:
+    """Trials whose time counts in the time budget and the sweep's length: those that used budget,
+    and those a stop signal ended between compression steps (autotune/stop.py): their steps are
+    cached for the retry, so their time went into the sweep. They do not count as trials."""
+    return used_budget(t) or (t.state == optuna.trial.TrialState.FAIL and "stopped" in t.user_attrs)
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Trials that used up budget (trial count and time budget alike)."""
+    """Trials that used up budget: the trial count (the time budget counts ``spent_time`` ones)."""
     return [t for t in study.get_trials(deepcopy=False) if used_budget(t)]
 
 

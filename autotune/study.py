@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.budget import TimeBudget
-from autotune.stop import graceful_stop
+from autotune.stop import StepStop, StopRequest, graceful_stop
 from autotune.space import Choice, SearchSpace, suggest
 from autotune.storage import finished_count
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 # Trial attributes the reports read.
 ATTR_RECIPE, ATTR_RUNTIME, ATTR_MEASUREMENT = "recipe", "runtime", "measurement"
 ATTR_CONSTRAINTS, ATTR_ERROR, ATTR_FEASIBLE = "constraints", "error", "feasible"
+ATTR_STOPPED, ATTR_REQUEUED_FROM = "stopped", "requeued_from"  # a trial a stop signal ended between steps
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ class Objective:
         trial.set_user_attr(ATTR_RUNTIME, runtime.to_dict())
         try:
             measured, built = self.evaluate(recipe, runtime)
+        except StepStop as exc:  # not the trial's fault: its point runs again, from the cached steps
+            trial.set_user_attr(ATTR_STOPPED, str(exc))
+            trial.study.enqueue_trial(trial.params, user_attrs={ATTR_REQUEUED_FROM: trial.number})
+            log.warning("trial %d: %s", trial.number, exc)
+            raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             trial.set_user_attr(ATTR_ERROR, reason[:500])
@@ -164,9 +170,10 @@ class RuntimeSiblings:
 
 
 def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: TimeBudget,
-        callbacks: tuple = ()) -> int:
+        callbacks: tuple = (), stop: StopRequest | None = None) -> int:
     """Run until the study holds ``n_trials`` finished trials, has spent its time budget (both
-    shared by every worker and every resumed run) or is asked to stop (autotune/stop.py)."""
+    shared by every worker and every resumed run) or is asked to stop (autotune/stop.py; pass
+    ``stop`` when the objective's builds also watch it)."""
     remaining = n_trials - finished_count(study)
     if remaining <= 0:
         log.info("budget of %d trials already used; nothing to run", n_trials)
@@ -184,11 +191,12 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: T
                      objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_ms"]["p99"],
                      "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
         else:
-            log.info("trial %d %s: %s [%d/%d]", trial.number, state, trial.user_attrs.get(ATTR_ERROR, ""), done, n_trials)
+            reason = trial.user_attrs.get(ATTR_ERROR) or trial.user_attrs.get(ATTR_STOPPED, "")
+            log.info("trial %d %s: %s [%d/%d]", trial.number, state, reason, done, n_trials)
         if done >= n_trials or stop.requested:
             st.stop()
 
-    with graceful_stop() as stop:
+    with graceful_stop(stop) as stop:
         study.optimize(objective, n_trials=remaining, timeout=time_budget.optuna_timeout_s, catch=(Exception,),
                        callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
     return remaining

@@ -18,6 +18,7 @@ from typing import Any
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
 from autotune.space import Choice, SearchSpace
+from autotune.stop import StopRequest
 from autotune.storage import finished_count, stored_study
 from compress.errors import UserInputError
 
@@ -196,14 +197,15 @@ class Sweep:
                           allow_oversubscribe=self.config.oversubscribe)
         return recipe, runtime
 
-    def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None):
+    def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None):
         """Build (cached) and time under the machine-wide lock; (measurement dict, built).
-        ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike."""
+        ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike.
+        ``before_build``: see ``compress.pipeline.build``."""
         from autotune.measure import measure
         from autotune.timing_lock import timing_lock
         from compress.pipeline import build
 
-        built = build(recipe, data, self.cache_dir)
+        built = build(recipe, data, self.cache_dir, before_build=before_build)
         rows = data.splits[split]
         if self.config.eval_limit:
             rows = rows[: self.config.eval_limit]
@@ -319,12 +321,13 @@ class Sweep:
         refs = self.references(study, data)
         anchors = S.AnchorQueue(self.anchors(shape[0]))
         anchors(study)
+        stop = StopRequest()  # set by signals during the search; a second one ends a build between steps
         objective = S.Objective(
             space=self.space,
             teacher=S.Teacher(*shape, score=teacher_score),
             floor=floor,
             metric=metric,
-            evaluate=lambda r, rt: self.evaluate(data, r, rt),
+            evaluate=lambda r, rt: self.evaluate(data, r, rt, before_build=stop.before_build),
             to_trial=lambda c: self.to_trial(c, shape),
             multi=multi,
             p99_limit_ms=cfg.p99_limit_ms,
@@ -334,7 +337,7 @@ class Sweep:
         t0 = time.monotonic()
         siblings = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
         extra = (*siblings, anchors)  # siblings first: they are queued before the next anchor
-        S.run(study, objective, self.n_trials, budget, callbacks=extra)
+        S.run(study, objective, self.n_trials, budget, callbacks=extra, stop=stop)
         log.info("search finished in %.0f s", time.monotonic() - t0)
         ranked = S.ranked_feasible(study)
         if not ranked:

@@ -132,8 +132,11 @@ class _Inputs:
         return np.sort(rng.permutation(len(self.train))[:n])
 
 
-def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True) -> Built:
-    """Build (or fetch from ``cache_dir``) the model ``recipe`` describes, trained on ``data``."""
+def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True,
+          before_build: Callable[[str, str], None] | None = None) -> Built:
+    """Build (or fetch from ``cache_dir``) the model ``recipe`` describes, trained on ``data``.
+    ``before_build(step, key)`` runs before each step that is not cached; what it raises ends the
+    build with every earlier step kept in the cache (a caller's way to stop between steps)."""
     from transformers import AutoConfig
 
     start = time.perf_counter()
@@ -149,7 +152,7 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher))
-    ctx = _Context(recipe, inputs, cache_dir, progress)
+    ctx = _Context(recipe, inputs, cache_dir, progress, before_build)
 
     r = recipe
     teacher = ctx.step("teacher", None, {
@@ -202,8 +205,10 @@ def _same_task(name: str, spec_name: str) -> bool:
 
 
 class _Context:
-    def __init__(self, recipe: Recipe, inputs: _Inputs, cache_dir: Path, progress: bool):
+    def __init__(self, recipe: Recipe, inputs: _Inputs, cache_dir: Path, progress: bool,
+                 before_build: Callable[[str, str], None] | None = None):
         self.recipe, self.inputs, self.cache_dir, self.progress = recipe, inputs, cache_dir, progress
+        self.before_build = before_build
         self.steps: list[Step] = []
 
     def step(self, name: str, parent: Step | None, params: dict[str, Any],
@@ -213,6 +218,8 @@ class _Context:
         t0 = time.perf_counter()
 
         def fill(tmp: Path) -> dict[str, Any]:
+            if self.before_build is not None:
+                self.before_build(name, key)
             log.info("step %s (%s): building", name, key)
             extra = make(self, tmp)
             seconds = time.perf_counter() - t0

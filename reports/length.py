@@ -4,7 +4,8 @@ An overnight sweep is often stopped and resumed (``--timeout`` per run, a killed
 its length is not one process's wall time: it is the time its trials ran, summed over the
 stretches in which they ran. The teacher fine-tune, the references and the held-out checks
 happen outside trials and are not counted; neither is a trial a killed process left behind
-(its end is unknown: Optuna marks it failed only when a later run finds its heartbeat stale).
+(its end is unknown: Optuna marks it failed only when a later run finds its heartbeat stale). A trial
+a stop signal ended between compression steps is counted: its steps were cached for its retry.
 """
 from __future__ import annotations
 
@@ -48,9 +49,12 @@ def _span(s: Stretch) -> str:
 
 
 def sweep_length(trials: pd.DataFrame, gap_s: float = GAP_S) -> Length:
-    """Merge the intervals of the trials that used up budget (the ``finished`` column, the sweep's
-    own rule) into stretches; overlapping trials (several workers) count once."""
-    known = trials[trials["finished"].astype(bool)].dropna(subset=["started", "completed"])
+    """Merge the intervals of the trials whose time counts (the ``timed`` column, the sweep's own
+    budget rule) into stretches; overlapping trials (several workers) count once. Trials are
+    counted by the ``finished`` column, as the sweep's trial budget counts them."""
+    timed = trials["timed"] if "timed" in trials else trials["finished"]  # CSVs written before ``timed``
+    known = trials[timed.astype(bool)].dropna(subset=["started", "completed"])
     merged = stretches(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])), gap_s)
     complete = trials[trials["state"] == "COMPLETE"]
-    return Length(tuple(merged), len(known), int(complete["recipe_key"].replace("", pd.NA).nunique()))
+    n = int(trials["finished"].astype(bool).sum())
+    return Length(tuple(merged), n, int(complete["recipe_key"].replace("", pd.NA).nunique()))

@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.storage import used_budget
+from autotune.storage import spent_time, used_budget
 from compress.errors import UserInputError
 from reports.length import TIME_FORMAT
 
@@ -27,7 +27,7 @@ TRIAL_COLUMNS = [
     "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
     "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
     "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "busy_before_pct", "constraints",
-    "error", "finished", "started", "completed", "seconds",
+    "error", "finished", "timed", "started", "completed", "seconds",
 ]
 
 
@@ -152,8 +152,9 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
         "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
         "energy_measured": m.get("energy_measured"), "busy_before_pct": m.get("busy_before_pct"),
-        "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error", ""),
-        "finished": used_budget(t), "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
+        "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error") or ua.get("stopped", ""),
+        "finished": used_budget(t), "timed": spent_time(t),
+        "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
         if t.datetime_start and t.datetime_complete else None,
     }

@@ -84,6 +84,9 @@ def test_sweep_end_to_end_writes_deploy_config_and_failed_trial_reason(tiny, dat
     assert cfg["runtime"]["engine"] == "ort-fp32"
     assert 0.0 <= cfg["heldout_score"] <= 1.0 and cfg["throughput"] > 0
     assert cfg["hardware_id"] and cfg["core_sets"]
+    import torch  # where the shipped model was trained, read back from its cache entry
+
+    assert cfg["built_with"]["torch"] == torch.__version__ and cfg["built_with"]["cpu"]
     # the pick was re-scored held out against the teacher's own held-out score (floor: teacher − 100 points)
     assert cfg["heldout_confirmed"] is True and cfg["heldout_checks"][-1]["trial"] == cfg["trial"]
     assert cfg["heldout_floor"] == pytest.approx(cfg["teacher_heldout_score"] - 1.0)
@@ -146,6 +149,57 @@ def test_sigterm_finishes_the_running_trial_then_writes_the_pick(tiny, data_dir)
     assert st.trials[running].state.name == "COMPLETE"  # the trial it was in finished
     assert len(st.trials) < 6 and "RUNNING" not in states(st)
     assert (tiny / "stopped" / "deploy" / "sst2.json").exists()
+
+
+def test_second_sigterm_stops_the_trial_between_steps_and_queues_it_again(tiny, data_dir):
+    """Two signals while a step builds: that step is cached, the trial stops before the next one, is
+    failed with the reason, its time counts, and its point reruns first from the cached steps."""
+    slow = tiny / "slow.json"  # a student step long enough to be caught while it builds
+    slow.write_text(json.dumps({**RECIPE, "kd_epochs": 30}))
+    # every trial: student, then prune and re-distil
+    common = ("--seed", "3", "--recipe-json", str(slow), "--student-layers", "1", "--heads", "2")
+    args = sweep_args(tiny, data_dir, "stepstop", "--n-trials", "3", *common)
+    env = dict(os.environ, FASTFORMERS_LOCK_DIR=str(tiny))
+    log = tiny / "stepstop.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=fh)
+        try:
+            deadline = time.time() + 300
+            while "step student (" not in log.read_text() and proc.poll() is None and time.time() < deadline:
+                time.sleep(0.05)
+            assert proc.poll() is None, "the sweep ended before its student step"
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=400)
+        finally:
+            proc.kill()
+    err = log.read_text()
+    # nothing completed yet, so there is no pick: the sweep says so and exits 1, as any run without one
+    assert proc.returncode == 1 and "no deployment config written" in err, err[-3000:]
+    assert "SIGTERM again: stopping the running trial before it builds another step" in err
+    st = load(tiny, "stepstop")
+    (stopped,) = [t for t in st.trials if t.state.name == "FAIL"]
+    assert "error" not in stopped.user_attrs and "before building step" in stopped.user_attrs["stopped"]
+    assert "step student" not in stopped.user_attrs["stopped"]  # the step it was in finished and was cached
+    (queued,) = [t for t in st.trials if t.state.name == "WAITING"]
+    assert queued.user_attrs["requeued_from"] == stopped.number
+    assert not [t for t in st.trials if t.state.name == "COMPLETE"]
+    spent = (stopped.datetime_complete - stopped.datetime_start).total_seconds()
+    assert spent_s(st) == pytest.approx(spent)  # its time counts, though it is not a finished trial
+    out = run_sweep(sweep_args(tiny, data_dir, "stepstop", "--n-trials", "1", *common))
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "step student: cache hit" in out.stderr
+    st = load(tiny, "stepstop")
+    rerun = st.trials[queued.number]
+    assert rerun.state.name == "COMPLETE" and rerun.params == stopped.params
+    from reports.length import sweep_length
+    from reports.load import trials_frame
+
+    length = sweep_length(trials_frame(st, "sst2", "accuracy"))  # the report counts as the budget does
+    assert length.trials == 1 and sum(x.trials for x in length.stretches) == 2  # the stopped trial's time too
+    assert length.seconds == pytest.approx(spent_s(st), abs=2.0)  # the report keeps whole seconds
+    assert (tiny / "stepstop" / "deploy" / "sst2.json").exists()
 
 
 def test_timeout_is_per_run_and_time_budget_counts_every_run(tiny, data_dir):
