@@ -91,6 +91,11 @@ def spent_time(t: optuna.trial.FrozenTrial) -> bool:
     return used_budget(t) or (t.state == optuna.trial.TrialState.FAIL and "stopped" in t.user_attrs)
 
 
+def fail_reason(t: optuna.trial.FrozenTrial) -> str:
+    """Why a trial did not complete: its error, or the stop signal that ended it ("" if neither)."""
+    return t.user_attrs.get("error") or t.user_attrs.get("stopped", "")
+
+
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """Trials that used up budget: the trial count (the time budget counts ``spent_time`` ones)."""
     return [t for t in study.get_trials(deepcopy=False) if used_budget(t)]

@@ -20,7 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from autotune.budget import TimeBudget
 from autotune.stop import StepStop, StopRequest, graceful_stop
 from autotune.space import Choice, SearchSpace, suggest
-from autotune.storage import finished_count
+from autotune.storage import fail_reason, finished_count
 
 log = logging.getLogger(__name__)
 
@@ -191,8 +191,7 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: T
                      objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_ms"]["p99"],
                      "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
         else:
-            reason = trial.user_attrs.get(ATTR_ERROR) or trial.user_attrs.get(ATTR_STOPPED, "")
-            log.info("trial %d %s: %s [%d/%d]", trial.number, state, reason, done, n_trials)
+            log.info("trial %d %s: %s [%d/%d]", trial.number, state, fail_reason(trial), done, n_trials)
         if done >= n_trials or stop.requested:
             st.stop()
 

@@ -52,8 +52,7 @@ def sweep_length(trials: pd.DataFrame, gap_s: float = GAP_S) -> Length:
     """Merge the intervals of the trials whose time counts (the ``timed`` column, the sweep's own
     budget rule) into stretches; overlapping trials (several workers) count once. Trials are
     counted by the ``finished`` column, as the sweep's trial budget counts them."""
-    timed = trials["timed"] if "timed" in trials else trials["finished"]  # CSVs written before ``timed``
-    known = trials[timed.astype(bool)].dropna(subset=["started", "completed"])
+    known = trials[trials["timed"].astype(bool)].dropna(subset=["started", "completed"])
     merged = stretches(zip(pd.to_datetime(known["started"]), pd.to_datetime(known["completed"])), gap_s)
     complete = trials[trials["state"] == "COMPLETE"]
     n = int(trials["finished"].astype(bool).sum())

@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from autotune.storage import spent_time, used_budget
+from autotune.storage import fail_reason, spent_time, used_budget
 from compress.errors import UserInputError
 from reports.length import TIME_FORMAT
 
@@ -152,7 +152,7 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
         "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
         "energy_measured": m.get("energy_measured"), "busy_before_pct": m.get("busy_before_pct"),
-        "constraints": json.dumps(ua.get("constraints", [])), "error": ua.get("error") or ua.get("stopped", ""),
+        "constraints": json.dumps(ua.get("constraints", [])), "error": fail_reason(t),
         "finished": used_budget(t), "timed": spent_time(t),
         "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
