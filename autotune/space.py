@@ -96,6 +96,17 @@ def factorisations(cores: int) -> tuple[tuple[int, int], ...]:
     return tuple(out)
 
 
+def layout_names(layouts: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+    """The layout parameter's values, "NxT" (instances x threads), as trials store them."""
+    return tuple(f"{n}x{t}" for n, t in layouts)
+
+
+def whole_machine(layouts: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
+    """The layouts that use the most cores: the only ones a throughput search needs to try twice."""
+    most = max((n * t for n, t in layouts), default=0)
+    return layout_names(tuple((n, t) for n, t in layouts if n * t == most))
+
+
 def anchor_params(anchor: dict[str, Any], space: "SearchSpace", teacher_layers: int,
                   physical_cores: int) -> dict[str, Any] | None:
     """An anchor as Optuna trial params, or None when the space cannot hold it."""
@@ -106,7 +117,7 @@ def anchor_params(anchor: dict[str, Any], space: "SearchSpace", teacher_layers: 
         params.pop("route", None)  # suggest() asks for a route only for shallower students
     allowed = {"student_layers": space.student_layers, "route": space.routes, "heads_kept": space.heads_kept,
                "ffn_kept": space.ffn_kept, "engine": space.engines, "batch_size": space.batch_sizes,
-               "layout": tuple(f"{n}x{t}" for n, t in space.layouts)}
+               "layout": layout_names(space.layouts)}
     if any(k not in allowed or v not in allowed[k] for k, v in params.items()):
         return None
     return params
@@ -135,6 +146,6 @@ def suggest(trial, space: SearchSpace, teacher_layers: int, teacher_heads: int, 
     ffn = trial.suggest_categorical("ffn_kept", list(space.ffn_kept))
     engine = trial.suggest_categorical("engine", list(space.engines))
     batch = trial.suggest_categorical("batch_size", list(space.batch_sizes))
-    layout = trial.suggest_categorical("layout", [f"{n}x{t}" for n, t in space.layouts])
+    layout = trial.suggest_categorical("layout", list(layout_names(space.layouts)))
     n, t = (int(x) for x in layout.split("x"))
     return Choice(layers, route, heads, ffn, engine, batch, n, t)

@@ -17,7 +17,7 @@ from typing import Any
 
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
-from autotune.space import Choice, SearchSpace
+from autotune.space import Choice, SearchSpace, whole_machine
 from autotune.stop import StopRequest
 from autotune.storage import finished_count, stored_study
 from compress.errors import UserInputError
@@ -335,7 +335,8 @@ class Sweep:
         budget = TimeBudget(self.time_budget_s, spent_s(study), self.timeout_s)
         log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
-        siblings = (S.RuntimeSiblings(self.space.batch_sizes),) if self.preset.runtime_siblings else ()
+        siblings = (S.RuntimeSiblings(self.space.batch_sizes, whole_machine(self.space.layouts)),) \
+            if self.preset.runtime_siblings else ()
         extra = (*siblings, anchors)  # siblings first: they are queued before the next anchor
         S.run(study, objective, self.n_trials, budget, callbacks=extra, stop=stop)
         log.info("search finished in %.0f s", time.monotonic() - t0)

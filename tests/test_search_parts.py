@@ -6,7 +6,7 @@ import pytest
 
 from autotune import study as S
 from autotune.floor import AccuracyFloor
-from autotune.space import SearchSpace, factorisations
+from autotune.space import SearchSpace, factorisations, whole_machine
 from autotune.storage import finished_count, open_storage
 from compress.errors import UserInputError
 
@@ -216,6 +216,33 @@ def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
     done = [(t.params["model"], t.params["batch_size"]) for t in st.trials]
     assert done == [("bad", 8), ("good", 8), ("good", 1), ("good", 32)]  # siblings run next, in order
     assert not [t for t in st.trials if t.state.name == "WAITING"]  # the siblings queued no siblings
+
+
+def test_siblings_cover_whole_machine_layouts_once_per_model_and_engine(tmp_path):
+    """A feasible (model, engine) is queued at every batch size × whole-machine layout; the same model
+    under another engine gets its own siblings; layouts that leave cores idle are never queued."""
+    assert whole_machine(factorisations(2)) == ("1x2", "2x1")
+    assert whole_machine(factorisations(16)) == ("1x16", "2x8", "4x4", "8x2", "16x1")
+    st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=20)
+
+    def objective(trial):
+        engine = trial.suggest_categorical("engine", ["int8", "fp32"])
+        batch = trial.suggest_categorical("batch_size", [1, 8])
+        layout = trial.suggest_categorical("layout", ["1x1", "1x2", "2x1"])
+        trial.set_user_attr("recipe_key", "m")
+        trial.set_user_attr(S.ATTR_FEASIBLE, True)
+        trial.set_user_attr(S.ATTR_CONSTRAINTS, [-0.1])
+        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": float(batch), "metrics": {"accuracy": 0.9}})
+        return 0.9, float(batch)
+
+    st.enqueue_trial({"engine": "int8", "batch_size": 8, "layout": "2x1"})
+    st.optimize(objective, n_trials=4, callbacks=[S.RuntimeSiblings((1, 8), whole_machine(factorisations(2)))])
+    st.enqueue_trial({"engine": "fp32", "batch_size": 1, "layout": "1x2"})
+    st.optimize(objective, n_trials=4, callbacks=[S.RuntimeSiblings((1, 8), whole_machine(factorisations(2)))])
+    done = [(t.params["engine"], t.params["batch_size"], t.params["layout"]) for t in st.trials]
+    assert done == [("int8", 8, "2x1"), ("int8", 1, "1x2"), ("int8", 8, "1x2"), ("int8", 1, "2x1"),
+                    ("fp32", 1, "1x2"), ("fp32", 8, "1x2"), ("fp32", 1, "2x1"), ("fp32", 8, "2x1")]
+    assert not [t for t in st.trials if t.state.name == "WAITING"]
 
 
 def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_they_stopped(tmp_path):
