@@ -130,19 +130,29 @@ class TorchEngine:
             return self.model(**feats).logits.float().numpy()
 
 
+def ort_session(path: str, threads: int | None, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+    """An onnxruntime session as every engine and benchmark here builds it: ``threads`` intra-op
+    threads, sequential, and on CPU without the fusions that compress.export leaves out on purpose."""
+    import onnxruntime as ort
+
+    from compress.export import UNFUSED_ON_CPU
+
+    if not Path(path).is_file():
+        raise UserInputError(f"ONNX model {path}: no such file")
+    opts = ort.SessionOptions()
+    if threads is not None:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    cpu_only = tuple(providers) == ("CPUExecutionProvider",)
+    return ort.InferenceSession(path, opts, providers=list(providers),
+                                disabled_optimizers=list(UNFUSED_ON_CPU) if cpu_only else None)
+
+
 class OrtEngine:
     def __init__(self, path: str, threads: int | None, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
-        import onnxruntime as ort
-
-        if not Path(path).is_file():
-            raise UserInputError(f"ONNX model {path}: no such file")
-        opts = ort.SessionOptions()
-        if threads is not None:
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(path, opts, providers=list(providers))
+        self.session = ort_session(path, threads, providers)
         self.inputs = tuple(i.name for i in self.session.get_inputs())
 
     def predict(self, batch_features: dict[str, np.ndarray]) -> np.ndarray:

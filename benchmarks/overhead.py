@@ -21,12 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 def bare_loop(path: str, batches, threads: int) -> float:
     """Examples/s of a plain InferenceSession loop (session built and warmed outside the timing)."""
-    import onnxruntime as ort
+    from autotune.engines import ort_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess = ort_session(path, threads)
     names = [i.name for i in sess.get_inputs()]
     feeds = [{n: b.features[n] for n in names} for b in batches]
     for f in feeds[:2]:

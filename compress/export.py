@@ -1,6 +1,12 @@
 """ONNX export with dynamic (batch, sequence) axes, then onnxruntime's transformer
-optimizer, which fuses Attention, SkipLayerNormalization, Gelu and EmbedLayerNormalization
-(FastFormers section 5: graph optimisation is half of the CPU speed-up).
+optimizer, which fuses Attention, Gelu, EmbedLayerNormalization and, for GPU only,
+SkipLayerNormalization (FastFormers section 5: graph optimisation is half of the CPU speed-up).
+
+Why not SkipLayerNormalization on CPU: onnxruntime 1.32's CPU kernel for it took 5x the time
+of the Add + LayerNormalization it replaces on the same tensors (AMD EPYC), 28% of a 2-layer
+int8 model's run time; unfused, that model ran 1.27x faster with the same predictions
+(``benchmarks/skip_layernorm.py`` re-measures it). The CPU engines also turn off the session's
+own SkipLayerNormFusion (``UNFUSED_ON_CPU``), which would otherwise fuse it back at load time.
 
 Exports are cached by content: the hash of the model's weights + config and the export
 parameters, so every trial that runs the same model reuses one file.
@@ -24,6 +30,7 @@ OPSET = 17
 MAX_IR_VERSION = 8
 MODEL_FILE = "model.onnx"
 META_FILE = "export.json"
+UNFUSED_ON_CPU = ("SkipLayerNormFusion",)  # onnxruntime session fusions the CPU engines disable (see above)
 
 
 @dataclass(frozen=True)
@@ -54,19 +61,22 @@ def _cap_ir(model) -> None:
 
 
 def export_onnx(model_dir: str | os.PathLike, cache_dir: str | os.PathLike, optimize: bool = True,
-                use_gpu: bool = False, fp16: bool = False) -> ExportResult:
-    """Export ``model_dir`` (an HF sequence classifier) to ONNX, fused unless ``optimize`` is False."""
+                use_gpu: bool = False, fp16: bool = False, skip_layer_norm: bool | None = None) -> ExportResult:
+    """Export ``model_dir`` (an HF sequence classifier) to ONNX, fused unless ``optimize`` is False;
+    ``skip_layer_norm`` None fuses SkipLayerNormalization for GPU only (see the module's note)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise UserInputError(f"model {model_dir}: not a model directory (no config.json in it)")
-    params = {"opset": OPSET, "optimize": optimize, "use_gpu": use_gpu, "fp16": fp16, "v": _versions()}
+    sln = use_gpu if skip_layer_norm is None else skip_layer_norm
+    params = {"opset": OPSET, "optimize": optimize, "use_gpu": use_gpu, "fp16": fp16, "v": _versions(),
+              "skip_layer_norm": sln}
     key = content_key(hash_dir(model_dir), params)
-    out = cached(cache_dir, "onnx", key, lambda tmp: _build(model_dir, tmp, optimize, use_gpu, fp16))
+    out = cached(cache_dir, "onnx", key, lambda tmp: _build(model_dir, tmp, optimize, use_gpu, fp16, sln))
     meta = json.loads((out / META_FILE).read_text())
     return ExportResult(out / MODEL_FILE, meta["fused_ops"], tuple(meta["inputs"]), key)
 
 
-def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool) -> None:
+def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool, sln: bool) -> None:
     import onnx
 
     raw = tmp / "raw.onnx"
@@ -75,10 +85,14 @@ def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool
     _cap_ir(model)
     fused: dict[str, int] = {}
     if optimize:
+        from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
 
+        options = FusionOptions("bert")
+        options.enable_skip_layer_norm = options.enable_bias_skip_layer_norm = sln
         # num_heads=0 / hidden_size=0: detected per Attention node, so head-pruned layers fuse too.
-        opt = optimize_model(model, model_type="bert", num_heads=0, hidden_size=0, opt_level=0, use_gpu=use_gpu)
+        opt = optimize_model(model, model_type="bert", num_heads=0, hidden_size=0, opt_level=0, use_gpu=use_gpu,
+                             optimization_options=options)
         if fp16:
             opt.convert_float_to_float16(keep_io_types=True)
         fused = {k: v for k, v in opt.get_fused_operator_statistics().items() if v}
@@ -89,7 +103,8 @@ def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool
     raw.unlink()
     log.info("exported %s -> %s fused=%s", model_dir, tmp.name, fused)
     (tmp / META_FILE).write_text(json.dumps({"model_dir": str(model_dir), "inputs": inputs, "fused_ops": fused,
-                                            "opset": OPSET, "optimize": optimize, "fp16": fp16}, indent=2))
+                                            "opset": OPSET, "optimize": optimize, "fp16": fp16,
+                                            "skip_layer_norm": sln}, indent=2))
 
 
 def _torch_export(model_dir: Path, path: Path) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from autotune.hardware import detect
-from compress.export import MAX_IR_VERSION, export_onnx
+from compress.export import MAX_IR_VERSION, UNFUSED_ON_CPU, export_onnx
 from compress.models import load_classifier
 from compress.quantize import quantize_int8
 from tests.tinymodels import make_tiny
@@ -36,7 +36,7 @@ def _torch_logits(model_dir, feeds):
 def test_export_fuses_and_matches_torch(models, name):
     res = export_onnx(models[name], models["cache"])
     assert res.fused_ops["Attention"] == 2  # head-pruned layers (2 and 3 heads left) fuse too
-    assert res.fused_ops["SkipLayerNormalization"] == 4
+    assert res.fused_ops["LayerNormalization"] == 4 and "SkipLayerNormalization" not in res.fused_ops  # CPU
     assert res.fused_ops["EmbedLayerNormalization"] == 1
     assert res.fused_ops.get("BiasGelu", 0) + res.fused_ops.get("Gelu", 0) + res.fused_ops.get("FastGelu", 0) == 2
     model = onnx.load(str(res.path))
@@ -46,6 +46,28 @@ def test_export_fuses_and_matches_torch(models, name):
     feeds = _feeds()
     got = ort.InferenceSession(str(res.path)).run(None, feeds)[0]
     np.testing.assert_allclose(got, _torch_logits(models[name], feeds), atol=1e-4)
+
+
+def _session_ops(path, tmp_path, disabled):
+    """Op types of the graph onnxruntime actually runs, after its own load-time fusions."""
+    opts = ort.SessionOptions()
+    opts.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+    ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"], disabled_optimizers=disabled)
+    return {n.op_type for n in onnx.load(opts.optimized_model_filepath).graph.node}
+
+
+def test_skip_layer_norm_is_fused_only_when_asked_and_not_fused_back_on_cpu(models, tmp_path):
+    cpu = export_onnx(models["tiny"], models["cache"])
+    sln = export_onnx(models["tiny"], models["cache"], skip_layer_norm=True)
+    assert sln.key != cpu.key and sln.fused_ops["SkipLayerNormalization"] == 4
+    feeds = _feeds()
+    np.testing.assert_allclose(ort.InferenceSession(str(cpu.path)).run(None, feeds)[0],
+                               ort.InferenceSession(str(sln.path)).run(None, feeds)[0], atol=1e-5)
+    # onnxruntime fuses Add + LayerNormalization back at load time unless the engines turn that off
+    assert "SkipLayerNormalization" in _session_ops(cpu.path, tmp_path, None)
+    assert "SkipLayerNormalization" not in _session_ops(cpu.path, tmp_path, list(UNFUSED_ON_CPU))
+    assert "SkipLayerNormalization" not in _session_ops(quantize_int8(cpu, models["cache"]).path, tmp_path,
+                                                        list(UNFUSED_ON_CPU))
 
 
 def test_export_is_cached_by_content(models):
