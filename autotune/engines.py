@@ -130,9 +130,11 @@ class TorchEngine:
             return self.model(**feats).logits.float().numpy()
 
 
-def ort_session(path: str, threads: int | None, providers: tuple[str, ...] = ("CPUExecutionProvider",)):
+def ort_session(path: str, threads: int | None, providers: tuple[str, ...] = ("CPUExecutionProvider",),
+                profile_prefix: str | None = None):
     """An onnxruntime session as every engine and benchmark here builds it: ``threads`` intra-op
-    threads, sequential, and on CPU without the fusions that compress.export leaves out on purpose."""
+    threads, sequential, and on CPU without the fusions that compress.export leaves out on purpose.
+    ``profile_prefix``: write onnxruntime's per-node profile there (``end_profiling`` names the file)."""
     import onnxruntime as ort
 
     from compress.export import UNFUSED_ON_CPU
@@ -145,6 +147,8 @@ def ort_session(path: str, threads: int | None, providers: tuple[str, ...] = ("C
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    if profile_prefix is not None:
+        opts.enable_profiling, opts.profile_file_prefix = True, profile_prefix
     cpu_only = tuple(providers) == ("CPUExecutionProvider",)
     return ort.InferenceSession(path, opts, providers=list(providers),
                                 disabled_optimizers=list(UNFUSED_ON_CPU) if cpu_only else None)

@@ -158,9 +158,8 @@ class RuntimeSiblings:
         self.layouts = tuple(layouts)  # "NxT" as the space's layout parameter; empty = the trial's own
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state != TrialState.COMPLETE or not trial.user_attrs.get(ATTR_FEASIBLE):
-            return
-        if "batch_size" not in trial.params:
+        if (trial.state != TrialState.COMPLETE or not trial.user_attrs.get(ATTR_FEASIBLE)
+                or "batch_size" not in trial.params):
             return
         key = (trial.user_attrs.get("recipe_key"), trial.params.get("engine"))
         if any(t.number < trial.number and (t.user_attrs.get("recipe_key"), t.params.get("engine")) == key

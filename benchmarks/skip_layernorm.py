@@ -3,15 +3,19 @@
 compress/export.py leaves it unfused on CPU (and the engines stop the session from fusing it
 back) because onnxruntime's CPU kernel for it was measured slower than the ops it replaces.
 This re-measures that on the machine at hand: both graphs quantised the same way, timed
-interleaved (fused, unfused, fused, ...) --rounds times, medians and their ratio printed, and
-the two graphs' predictions compared.
+interleaved (fused, unfused, fused, ...) --rounds times, medians and their ratio printed, the
+two graphs' predictions compared, and then one profiled pass of each (outside the timing): the
+milliseconds onnxruntime spent per op type, the normalisation ops' among them.
 
     python benchmarks/skip_layernorm.py --data-dir ../shared/data [--model DIR] [--batch-size 8]
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -48,11 +52,12 @@ def main() -> int:
     model = classifier_dir(args.model, data.spec.num_labels, args.cache_dir)
     batches = make_batches(encode(load_tokenizer(model), rows, data.spec.max_length), args.batch_size, "dynamic")
     vnni = detect().has_vnni
-    sessions = {}
+    sessions, paths = {}, {}
     for name, fused in (("fused", True), ("unfused", False)):
         exported = export_onnx(model, args.cache_dir, skip_layer_norm=fused)
         q = quantize_int8(exported, args.cache_dir, per_channel=True, reduce_range=not vnni)
-        sessions[name] = ort_session(str(q.path), args.threads)  # fused nodes stay fused: only new fusions are off
+        paths[name] = str(q.path)
+        sessions[name] = ort_session(paths[name], args.threads)  # fused nodes stay fused: only new fusions are off
     names = [i.name for i in sessions["fused"].get_inputs()]
     feeds = [{n: b.features[n] for n in names} for b in batches]
     logits = {k: np.concatenate([s.run(None, f)[0] for f in feeds]) for k, s in sessions.items()}
@@ -71,7 +76,30 @@ def main() -> int:
         print(f"  {k:8s} median {med[k]:8.1f} ex/s   all {[round(x) for x in rate[k]]}")
     print(f"unfused / fused: {med['unfused'] / med['fused']:.3f}x; predictions agree on {100 * agree:.1f}% of rows, "
           f"max |logit diff| {float(np.abs(logits['fused'] - logits['unfused']).max()):.4f}")
+    for k, path in paths.items():
+        ms = op_ms(ort_session(path, args.threads, profile_prefix=str(Path(args.cache_dir) / f"profile-{k}")), feeds)
+        total = sum(ms.values())
+        norm = {op: t for op, t in ms.items() if op in NORM_OPS}
+        print(f"  {k:8s} profiled pass: {total:7.1f} ms in kernels; " + ", ".join(
+            f"{op} {t:.1f} ms ({100 * t / total:.1f}%)" for op, t in sorted(norm.items(), key=lambda x: -x[1])))
     return 0
+
+
+NORM_OPS = ("SkipLayerNormalization", "LayerNormalization", "Add")
+
+
+def op_ms(session, feeds) -> dict[str, float]:
+    """Kernel milliseconds per op type over one pass of ``feeds`` (the session was made with a profile prefix)."""
+    for f in feeds:
+        session.run(None, f)
+    path = session.end_profiling()
+    events = json.loads(Path(path).read_text())
+    os.remove(path)
+    ms: dict[str, float] = collections.defaultdict(float)
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            ms[e["args"]["op_name"]] += e["dur"] / 1000
+    return dict(ms)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 optimizer, which fuses Attention, Gelu, EmbedLayerNormalization and, for GPU only,
 SkipLayerNormalization (FastFormers section 5: graph optimisation is half of the CPU speed-up).
 
-Why not SkipLayerNormalization on CPU: onnxruntime 1.32's CPU kernel for it took 5x the time
-of the Add + LayerNormalization it replaces on the same tensors (AMD EPYC), 28% of a 2-layer
-int8 model's run time; unfused, that model ran 1.27x faster with the same predictions
-(``benchmarks/skip_layernorm.py`` re-measures it). The CPU engines also turn off the session's
+Why not SkipLayerNormalization on CPU: onnxruntime 1.32's CPU kernel for it took several times
+the time of the Add + LayerNormalization it replaces (AMD EPYC, 2 cores); unfused, int8 models
+ran 1.15x (6 layers) to 1.33x (2 layers) faster with the same predictions
+(``benchmarks/skip_layernorm.py`` re-measures both, with a per-op profile). The CPU engines also turn off the session's
 own SkipLayerNormFusion (``UNFUSED_ON_CPU``), which would otherwise fuse it back at load time.
 
 Exports are cached by content: the hash of the model's weights + config and the export
