@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ATTR_HELDOUT = "heldout_metrics"  # study attr: {trial number: held-out metrics}
 ATTR_CHECKS = "heldout_checks"  # study attr: the last run's checks (studies before ATTR_HELDOUT kept only these)
+JUDGED = ("interval", "vs_trivial", "beats_trivial", "vs_teacher")  # autotune/trust.py, kept with each check
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,14 @@ class Check:
     trial: int
     score: float  # primary metric on the held-out split, under the trial's own runtime
     floor: float  # the floor rule applied to the teacher's held-out score
-    passed: bool
+    passed: bool  # meets the floor, and beats the trivial baseline beyond noise
+    interval: dict[str, Any] | None = None  # compress.intervals.Interval of score
+    vs_teacher: dict[str, Any] | None = None  # the pick minus the teacher on the same rows (paired)
+    beats_trivial: bool | None = None  # None: not judged (checks stored before judging existed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"trial": self.trial, "score": self.score, "floor": self.floor, "passed": self.passed}
+        return {"trial": self.trial, "score": self.score, "floor": self.floor, "passed": self.passed,
+                "interval": self.interval, "vs_teacher": self.vs_teacher, "beats_trivial": self.beats_trivial}
 
 
 def heldout_floor(rule: AccuracyFloor, teacher_heldout: float) -> float:
@@ -49,8 +54,9 @@ def heldout_floor(rule: AccuracyFloor, teacher_heldout: float) -> float:
 
 
 def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], dict], floor: float, metric: str,
-            top: int) -> tuple[FrozenTrial | None, list[Check], list[dict]]:
-    """(first of the ``top`` fastest feasible models meeting ``floor`` held out or None, checks, measurements)."""
+            top: int, need_beat_trivial: bool = True) -> tuple[FrozenTrial | None, list[Check], list[dict]]:
+    """(first of the ``top`` fastest feasible models meeting ``floor`` held out or None, checks, measurements).
+    ``need_beat_trivial`` False (--allow-weak-teacher): the trivial baseline is reported, not required."""
     checks: list[Check] = []
     measured: list[dict] = []
     seen: set = set()
@@ -63,19 +69,30 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
         seen.add(model)
         m = heldout_of(trial)
         score = float(m["metrics"][metric])
-        check = Check(trial.number, score, floor, score >= floor)
+        beats = m.get("beats_trivial")
+        check = Check(trial.number, score, floor, score >= floor and (beats is not False or not need_beat_trivial),
+                      m.get("interval"),
+                      m.get("vs_teacher"), beats)
         checks.append(check)
         measured.append(m)
-        log.info("held-out check, trial %d: %s %.4f vs floor %.4f → %s", trial.number, metric, score, floor,
-                 "confirmed" if check.passed else "below the floor")
+        verdict = "confirmed" if check.passed else "below the floor" if score < floor else \
+            "not better than the trivial baseline beyond noise"
+        log.info("held-out check, trial %d: %s %.4f%s vs floor %.4f → %s", trial.number, metric, score,
+                 _ci(check.interval), floor, verdict)
         if check.passed:
             return trial, checks, measured
     return None, checks, measured
 
 
+def _ci(interval: dict[str, Any] | None) -> str:
+    return f" (95% {interval['low']:.4f}-{interval['high']:.4f})" if interval else ""
+
+
 def closest(checks: Sequence[Check]) -> int:
-    """Index of the check with the best held-out score; the faster one on a tie."""
-    return max(range(len(checks)), key=lambda i: (checks[i].score, -i))
+    """Index of the check with the best held-out score among those better than the trivial
+    baseline; the faster one on a tie."""
+    usable = [i for i in range(len(checks)) if checks[i].beats_trivial is not False] or list(range(len(checks)))
+    return max(usable, key=lambda i: (checks[i].score, -i))
 
 
 def remembered(study: optuna.Study, heldout_of: Callable[[FrozenTrial], dict],
@@ -90,7 +107,8 @@ def remembered(study: optuna.Study, heldout_of: Callable[[FrozenTrial], dict],
         if key in known:
             log.info("held-out check, trial %d: measured by an earlier run", trial.number)
         else:
-            known[key] = {"metrics": dict(heldout_of(trial)["metrics"])}
+            m = heldout_of(trial)
+            known[key] = {"metrics": dict(m["metrics"]), **{k: m[k] for k in JUDGED if k in m}}
             study.set_user_attr(ATTR_HELDOUT, known)
         return known[key]
 

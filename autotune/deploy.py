@@ -44,6 +44,13 @@ class DeployConfig:
     heldout_floor: float | None = None
     heldout_confirmed: bool | None = None
     heldout_checks: list[dict[str, Any]] = field(default_factory=list)
+    # 95% intervals (compress/intervals.py Interval dicts) and the trivial baseline on the held-out rows
+    dev_interval: dict[str, Any] | None = None  # of dev_score, over the timed predictions
+    heldout_interval: dict[str, Any] | None = None
+    teacher_heldout_interval: dict[str, Any] | None = None
+    pick_minus_teacher: dict[str, Any] | None = None  # paired, same held-out rows
+    trivial_heldout: dict[str, Any] | None = None  # {"kind", "metrics"}
+    beats_trivial: bool | None = None  # False only when shipped under --allow-weak-teacher
     # where the model was trained (CPU, library versions; compress/provenance.py built_with): the same
     # recipe trained elsewhere is not bit-identical, so rebuilding it there needs its own check
     built_with: dict[str, str] | None = None
@@ -90,6 +97,7 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         trial=trial.number,
         built_with=_built_with(trial.user_attrs["model_dir"]),
         notes=list(refs.get("notes", [])),
+        dev_interval=(m.get("intervals") or {}).get(metric),
         **(confirmation or {}),
     )
 

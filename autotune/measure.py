@@ -24,6 +24,7 @@ from autotune.pool import run_pool
 from autotune.runtime import Runtime
 from compress.batching import encode, make_batches, padding_overhead
 from compress.errors import UserInputError
+from compress.intervals import intervals
 from compress.tasks import Example, TaskSpec, score
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class Measurement:
     software: dict = field(default_factory=dict)
     core_sets: tuple = ()
     busy_before_pct: float | None = None  # whole-machine CPU busy % in the 0.5 s before timing (others' work)
+    # 95% bootstrap interval of each metric over the timed predictions (compress/intervals.py)
+    intervals: dict = field(default_factory=dict)
+    # the timed row logits, kept only when asked (paired comparisons on the same rows)
+    logits: tuple = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -67,6 +72,7 @@ class Measurement:
         for k in ("walls_s", "peak_rss_mb"):
             d[k] = tuple(d[k])
         d["core_sets"] = tuple(None if c is None else tuple(c) for c in d.get("core_sets", ()))
+        d["logits"] = tuple(tuple(row) for row in d.get("logits", ()))
         return cls(**d)
 
     @classmethod
@@ -115,7 +121,7 @@ def _max_length(model_dir: Path, spec: TaskSpec, runtime: Runtime) -> int:
 
 def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: TaskSpec, runtime: Runtime,
             cache_dir: str | os.PathLike, repeats: int = 3, tokenizer=None, energy: str = "auto",
-            timeout_s: float = 1800.0) -> Measurement:
+            timeout_s: float = 1800.0, keep_logits: bool = False) -> Measurement:
     """Export/quantise as the engine needs (cached), run the pool ``repeats`` times, keep the median."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
@@ -145,6 +151,7 @@ def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: Tas
 
     labelled = all(ex.label is not None for ex in examples)
     metrics = score(spec, examples, res.logits) if labelled else {}
+    cis = {k: v.to_dict() for k, v in intervals(spec, examples, res.logits).items()} if labelled else {}
     wall = res.walls[mid]
     return Measurement(
         throughput=len(examples) / wall,
@@ -167,4 +174,6 @@ def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: Tas
         software=software_versions(),
         core_sets=res.core_sets,
         busy_before_pct=busy,
+        intervals=cis,
+        logits=tuple(tuple(round(float(x), 5) for x in row) for row in res.logits) if keep_logits else (),
     )

@@ -48,7 +48,10 @@ PRESETS: dict[str, Preset] = {
             engines=("ort-int8", "ort-fp32"),
             batch_sizes=(1, 8),
         ),
-        recipe=dict(teacher_epochs=1.0, max_train_examples=10000, kd_epochs=1.0, redistill_epochs=1.0),
+        # a teacher fitted to the task (compress/teacher_fit.py): on CB's 250 rows one epoch is 8 steps and
+        # left the teacher below the majority class; small sets also get two seeds
+        recipe=dict(teacher_epochs=1.0, max_train_examples=10000, kd_epochs=1.0, redistill_epochs=1.0,
+                    teacher_min_steps=150, teacher_restarts=2, kd_min_steps=150),
         measure_repeats=2,
         eval_limit=None,
         build_seconds_per_model=70.0,
@@ -69,7 +72,7 @@ PRESETS: dict[str, Preset] = {
         # on SST-2, 4 layers with 4 heads / 384 FFN went from 0.8761 held out (one cut, logits only) to
         # 0.9060, within a point of the teacher's 0.9106 (benchmarks/results/gradual-sst2.md)
         recipe=dict(teacher_epochs=3.0, kd_epochs=3.0, redistill_epochs=2.0, redistill_hidden_weight=1.0,
-                    prune_rounds=2),
+                    prune_rounds=2, teacher_min_steps=400, teacher_restarts=4, kd_min_steps=400),
         measure_repeats=3,
         build_seconds_per_model=1500.0,
         anchors=(  # FastFormers' recipe shape: a distilled student, then heads and FFN cut to a quarter or

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SweepConfig:
-    task: str
+    task: str  # a registered task, or the name of ``custom_task``
     run_dir: str
     data_dir: str | None = None
     cache_dir: str | None = None  # default: <run_dir>/../cache, shared by runs
@@ -53,6 +53,10 @@ class SweepConfig:
     confirm_top: int = 10
     # resume a study whose trials were timed on other hardware (their throughputs would not compare)
     allow_other_hardware: bool = False
+    # a custom task's spec (compress.custom_task.CustomTaskSpec.to_dict(), absolute paths); None = registered
+    custom_task: dict[str, Any] | None = None
+    # go on when the teacher is not better than the trivial baseline beyond noise on the held-out rows
+    allow_weak_teacher: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -75,12 +79,19 @@ class SweepConfig:
 # with the options that set them
 DEFINING = {"task": "--task", "preset": "--preset", "recipe": "--recipe-json/--teacher", "seed": "--seed",
             "holdout_fraction": "holdout_fraction", "floor": "--floor/--floor-below-teacher",
-            "objective": "--objective", "p99_limit_ms": "--p99-limit-ms", "eval_limit": "--eval-limit"}
+            "objective": "--objective", "p99_limit_ms": "--p99-limit-ms", "eval_limit": "--eval-limit",
+            "custom_task": "--task-spec/--custom-*"}
 
 
 def _short(value: Any, width: int = 80) -> str:
     text = json.dumps(value, sort_keys=True)
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _judged_fields(held: dict[str, Any]) -> dict[str, Any]:
+    """A held-out check's intervals as DeployConfig fields."""
+    return {"heldout_interval": held.get("interval"), "pick_minus_teacher": held.get("vs_teacher"),
+            "beats_trivial": held.get("beats_trivial")}
 
 
 class Sweep:
@@ -112,7 +123,14 @@ class Sweep:
         from compress.recipe import Recipe
 
         fields = {**self.preset.recipe, **self.config.recipe, "task": self.config.task, "seed": self.config.seed}
+        if self.teacher_is_finetuned:  # the user's own classifier is the teacher, as it is
+            fields |= {"teacher_epochs": 0.0, "teacher_min_steps": 0, "teacher_restarts": 1}
         return Recipe.from_dict(fields)
+
+    @property
+    def teacher_is_finetuned(self) -> bool:
+        """Set by ``check`` (autotune/teacher_head.py): a classifier whose head matches the task."""
+        return getattr(self, "_finetuned", False)
 
     def teacher_shape(self) -> tuple[int, int, int]:
         from transformers import AutoConfig
@@ -127,13 +145,20 @@ class Sweep:
         from autotune.storage import open_storage
         from autotune.commands.common import load_data
 
+        from autotune.teacher_head import finetuned_for
+
         layers, heads, ffn = self.teacher_shape()
         self.space.validate(layers, heads, ffn, self.hardware.physical_cores, self.config.oversubscribe)
+        data = load_data(self.config.custom_task or self.config.task, self.config.data_dir, self.config.seed,
+                         self.config.holdout_fraction)
+        teacher = {**self.preset.recipe, **self.config.recipe}.get("teacher")
+        # teacher_epochs given in the recipe: the user said whether to fine-tune
+        self._finetuned = bool(teacher) and "teacher_epochs" not in self.config.recipe and \
+            finetuned_for(teacher, data.spec)
         recipe = self.base_recipe()
         recipe.check()
         storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
         self.check_resume(storage)
-        data = load_data(self.config.task, self.config.data_dir, self.config.seed, self.config.holdout_fraction)
         return storage, data, (layers, heads, ffn)
 
     def check_resume(self, storage) -> None:
@@ -197,7 +222,8 @@ class Sweep:
                           allow_oversubscribe=self.config.oversubscribe)
         return recipe, runtime
 
-    def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None):
+    def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None,
+                 keep_logits: bool = False):
         """Build (cached) and time under the machine-wide lock; (measurement dict, built).
         ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike.
         ``before_build``: see ``compress.pipeline.build``."""
@@ -206,13 +232,18 @@ class Sweep:
         from compress.pipeline import build
 
         built = build(recipe, data, self.cache_dir, before_build=before_build)
-        rows = data.splits[split]
-        if self.config.eval_limit:
-            rows = rows[: self.config.eval_limit]
+        rows = self.rows(data, split)
         with timing_lock():
             m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir,
-                        repeats=repeats or self.preset.measure_repeats)
+                        repeats=repeats or self.preset.measure_repeats, keep_logits=keep_logits)
         return m.to_dict(), built
+
+    def rows(self, data, split: str):
+        """The rows a split is scored on: ``eval_limit`` cuts the search split only, at a group's end."""
+        from compress.tasks import whole_groups
+
+        rows = data.splits[split]
+        return whole_groups(rows, self.config.eval_limit) if self.config.eval_limit and split == "dev" else rows
 
     def references(self, study, data) -> dict[str, Any]:
         """Teacher score and the out-of-the-box baseline, measured once per study and stored."""
@@ -229,7 +260,7 @@ class Sweep:
         int8, _ = self.evaluate(data, teacher, int8_rt)
         refs = {"teacher_model_dir": str(built.model_dir), "teacher_recipe": teacher.to_dict(),
                 "teacher_metrics": dict(built.metrics), "baseline": base, "teacher_ort_int8": int8,
-                "notes": list(data.notes)}
+                "trivial": self.trivial(data, "dev").to_dict(), "notes": list(data.notes)}
         study.set_user_attr("references", refs)
         return refs
 
@@ -252,20 +283,39 @@ class Sweep:
         from autotune.runtime import Runtime
         from compress.recipe import Recipe
 
+        from autotune.trust import judge, vs_teacher
+
         recipe = Recipe.from_dict(trial.user_attrs[S.ATTR_RECIPE])
-        return self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout",
-                             repeats=1)[0]
+        m = self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout",
+                          repeats=1, keep_logits=True)[0]
+        rows, logits = data.splits["holdout"], m.pop("logits")
+        judged = judge(data.spec, rows, logits, self.trivial(data, "holdout"), self.config.seed)
+        teacher = self.teacher_heldout(self._study, data)
+        diff = vs_teacher(data.spec, rows, logits, teacher["logits"], self.config.seed)
+        return {**m, **judged.to_dict(), "vs_teacher": diff.to_dict()}
 
-    def teacher_heldout(self, study, data, metric: str) -> float:
-        """The teacher's held-out score (PyTorch fp32, as its search-split score), once per study."""
+    def trivial(self, data, split: str):
+        from compress.baselines import trivial_baseline
+
+        return trivial_baseline(data.spec, self.rows(data, split))
+
+    def teacher_heldout(self, study, data) -> dict[str, Any]:
+        """The teacher's held-out metrics, interval and logits (PyTorch fp32, as its search-split score),
+        measured once per study: every pick is compared with it on the same rows."""
         from autotune.runtime import Runtime
+        from autotune.trust import judge
 
-        if "teacher_heldout" not in study.user_attrs:
+        if "teacher_heldout_logits" not in study.user_attrs:
             rt = Runtime(engine="torch-fp32", padding="dynamic", batch_size=32, instances=1,
                          threads=self.hardware.physical_cores)
-            m, _ = self.evaluate(data, self.base_recipe(), rt, split="holdout", repeats=1)
+            m, _ = self.evaluate(data, self.base_recipe(), rt, split="holdout", repeats=1, keep_logits=True)
+            judged = judge(data.spec, data.splits["holdout"], m["logits"], self.trivial(data, "holdout"),
+                           self.config.seed)
             study.set_user_attr("teacher_heldout", m["metrics"])
-        return float(study.user_attrs["teacher_heldout"][metric])
+            study.set_user_attr("teacher_heldout_judged", judged.to_dict())
+            study.set_user_attr("teacher_heldout_logits", [list(r) for r in m["logits"]])
+        return {"metrics": study.user_attrs["teacher_heldout"], "logits": study.user_attrs["teacher_heldout_logits"],
+                **study.user_attrs["teacher_heldout_judged"]}
 
     def confirm_pick(self, study, data, ranked, metric: str):
         """(trial, its held-out measurement, confirmation) — see autotune/confirm.py."""
@@ -273,13 +323,25 @@ class Sweep:
 
         heldout_of = remembered(study, lambda t: self.trial_heldout(data, t), metric)
         top = self.config.confirm_top
+        teacher = self.teacher_heldout(study, data)
+        judged = {"teacher_heldout_interval": teacher["interval"], "trivial_heldout": study.user_attrs.get(
+            "trivial", {}).get("holdout")}
         if top < 1:  # confirmation off: the fastest feasible trial, its held-out score only reported
-            return ranked[0], heldout_of(ranked[0]), None
-        teacher_held = self.teacher_heldout(study, data, metric)
+            held = heldout_of(ranked[0])
+            if held.get("beats_trivial") is False and not self.config.allow_weak_teacher:
+                return None, None, {"refused": f"trial {ranked[0].number} is not better than the trivial baseline "
+                                               f"beyond noise on the held-out split"}
+            return ranked[0], held, {**judged, **_judged_fields(held)}
+        teacher_held = float(teacher["metrics"][metric])
         floor = heldout_floor(self.config.floor, teacher_held)
-        picked, checks, measured = confirm(ranked, heldout_of, floor, metric, top)
+        picked, checks, measured = confirm(ranked, heldout_of, floor, metric, top,
+                                           need_beat_trivial=not self.config.allow_weak_teacher)
         study.set_user_attr(ATTR_CHECKS, [c.to_dict() for c in checks])
         if picked is None:
+            if not any(c.beats_trivial is not False for c in checks) and not self.config.allow_weak_teacher:
+                return None, None, {"refused": (
+                    f"none of the {len(checks)} fastest feasible models is better than the trivial baseline beyond "
+                    f"noise on the held-out split")}
             i = closest(checks)
             picked, held = next(t for t in ranked if t.number == checks[i].trial), measured[i]
             log.warning("none of the %d fastest feasible models met the floor %.4f on the held-out split "
@@ -288,11 +350,13 @@ class Sweep:
         else:
             held = measured[-1]
         return picked, held, {"teacher_heldout_score": teacher_held, "heldout_floor": floor,
-                              "heldout_confirmed": checks[-1].passed, "heldout_checks": [c.to_dict() for c in checks]}
+                              "heldout_confirmed": checks[-1].passed, "heldout_checks": [c.to_dict() for c in checks],
+                              **judged, **_judged_fields(held)}
 
     def run(self) -> dict[str, Any]:
         from autotune import study as S
-        from autotune.deploy import deploy_config
+        from autotune.trust import guard_teacher, trivial_interval
+        from compress.intervals import Interval
 
         cfg = self.config
         storage, data, shape = self.check()
@@ -302,23 +366,67 @@ class Sweep:
                  "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
                  TimeBudget(self.time_budget_s, 0.0).total, *self.space.size(),
                  self.preset.estimate_s(self.n_trials) / 60)
-        metric = data.spec.primary_metric
-        teacher = self.base_recipe()
+        metric, self._task_spec = data.spec.primary_metric, data.spec
+        trivial = {split: self.trivial(data, split) for split in ("dev", "holdout")}
+        for split, what in (("dev", "search"), ("holdout", "held-out")):
+            log.info("trivial baseline on the %d %s rows: %s, %s %.4f", len(self.rows(data, split)), what,
+                     trivial[split].kind, metric, trivial[split].metrics[metric])
+        outcome = dict(task=cfg.task, metric=metric, run_dir=str(self.run_dir), trivial_kind=trivial["holdout"].kind,
+                       trivial_search=trivial_interval(data.spec, trivial["dev"], cfg.seed),
+                       trivial_heldout=trivial_interval(data.spec, trivial["holdout"], cfg.seed),
+                       notes=tuple(data.notes))
         from compress.pipeline import build
 
-        teacher_built = build(teacher, data, self.cache_dir)
+        teacher_built = build(self.base_recipe(), data, self.cache_dir)
         teacher_score = float(teacher_built.metrics[metric])
-        floor = cfg.floor.threshold(teacher_score)
-        log.info("teacher dev %s %.4f; floor %.4f (%s)", metric, teacher_score, floor, cfg.floor.describe())
         multi = cfg.objective == "multi"
         study = S.open_study(storage, cfg.name, multi, cfg.seed, self.n_trials)
+        self._study = study
+        held = self.teacher_heldout(study, data)
+        outcome["teacher_heldout"] = Interval.from_dict(held["interval"])
+        try:  # before any student is built
+            weak = guard_teacher(cfg.task, data.spec, self._judged(held), trivial["holdout"], cfg.allow_weak_teacher)
+        except UserInputError as exc:
+            self.write_outcome(outcome, refused=str(exc))
+            raise
+        if weak:
+            outcome["notes"] += (weak,)
+        floor = cfg.floor.threshold(teacher_score)
+        log.info("teacher dev %s %.4f; floor %.4f (%s)", metric, teacher_score, floor, cfg.floor.describe())
         study.set_user_attr("task", cfg.task)
         study.set_user_attr("metric", metric)
         study.set_user_attr("floor", floor)
         study.set_user_attr("floor_rule", cfg.floor.describe())
         study.set_user_attr("hardware", self.hardware.fingerprint())
         study.set_user_attr("config", cfg.to_dict())
+        study.set_user_attr("trivial", {s: t.to_dict() for s, t in trivial.items()})
         refs = self.references(study, data)
+        if (refs["baseline"].get("intervals") or {}).get(metric):
+            outcome["teacher_search"] = Interval.from_dict(refs["baseline"]["intervals"][metric])
+        ranked = self.search(study, data, shape, teacher_score, floor, metric, multi)
+        if not ranked:
+            log.warning("no trial met the floor %.4f; no deployment config written", floor)
+            self.write_outcome(outcome, refused=f"no trial met the floor {floor:.4f} on the search split")
+            return {"study": cfg.name, "best": None}
+        best, held_m, confirmation = self.confirm_pick(study, data, ranked, metric)
+        if best is None:
+            log.warning("%s; no deployment config written", confirmation["refused"])
+            self.write_outcome(outcome, refused=confirmation["refused"])
+            return {"study": cfg.name, "best": None, "refused": confirmation["refused"]}
+        return self.ship(study, best, held_m, confirmation, refs, metric, outcome)
+
+    def _judged(self, held: dict[str, Any]):
+        from autotune.trust import Judged
+        from compress.intervals import Interval
+
+        return Judged(Interval.from_dict(held["interval"]), Interval.from_dict(held["vs_trivial"]),
+                      bool(held["beats_trivial"]))
+
+    def search(self, study, data, shape, teacher_score: float, floor: float, metric: str, multi: bool):
+        """The Optuna study under the floor; the feasible trials, fastest first."""
+        from autotune import study as S
+
+        cfg = self.config
         anchors = S.AnchorQueue(self.anchors(shape[0]))
         anchors(study)
         stop = StopRequest()  # set by signals during the search; a second one ends a build between steps
@@ -339,12 +447,17 @@ class Sweep:
             if self.preset.runtime_siblings else ()
         extra = (*siblings, anchors)  # siblings first: they are queued before the next anchor
         S.run(study, objective, self.n_trials, budget, callbacks=extra, stop=stop)
-        log.info("search finished in %.0f s", time.monotonic() - t0)
-        ranked = S.ranked_feasible(study)
-        if not ranked:
-            log.warning("no trial met the floor %.4f; no deployment config written", floor)
-            return {"study": cfg.name, "best": None}
-        best, held, confirmation = self.confirm_pick(study, data, ranked, metric)
+        self._stopped = stop.requested
+        log.info("search %s in %.0f s", "stopped by a signal" if stop.requested else "finished", time.monotonic() - t0)
+        return S.ranked_feasible(study)
+
+    def ship(self, study, best, held: dict[str, Any], confirmation, refs, metric: str, outcome: dict[str, Any]):
+        """The deployment config of the confirmed pick, and the sweep's outcome."""
+        from autotune.deploy import deploy_config
+        from autotune.trust import resolution_note
+        from compress.intervals import Interval
+
+        cfg = self.config
         config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
                                storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric,
                                confirmation=confirmation)
@@ -353,4 +466,25 @@ class Sweep:
         out.write_text(config.to_json())
         log.info("best: trial %d, %s %.4f (held-out %.4f), %.1f ex/s → %s", best.number, metric,
                  config.dev_score, config.heldout_score, config.throughput, out)
+        diff = Interval.from_dict(held["vs_teacher"]) if held.get("vs_teacher") else None
+        margin = (cfg.floor.below_teacher or 0) / 100 if cfg.floor.absolute is None else None
+        note = resolution_note(diff, margin, self._task_spec) if diff else None
+        if note:
+            log.warning("%s", note)
+            outcome["notes"] += (note,)
+        int8 = (refs.get("teacher_ort_int8") or {}).get("throughput")
+        pick_search = (best.user_attrs["measurement"].get("intervals") or {}).get(metric)
+        self.write_outcome(
+            outcome, pick_trial=best.number, pick_throughput=config.throughput,
+            pick_search=Interval.from_dict(pick_search) if pick_search else None,
+            pick_heldout=Interval.from_dict(held["interval"]) if held.get("interval") else None,
+            pick_minus_teacher=diff, speedup_vs_baseline=config.speedup,
+            speedup_vs_int8_teacher=config.throughput / int8 if int8 else None,
+            heldout_confirmed=config.heldout_confirmed, deploy_config=str(out))
         return {"study": cfg.name, "best": config.to_dict(), "path": str(out)}
+
+    def write_outcome(self, fields: dict[str, Any], **more) -> None:
+        from autotune.outcome import SweepOutcome
+
+        path = SweepOutcome(**{**fields, **more}, stopped=getattr(self, "_stopped", False)).write(self.run_dir)
+        log.info("outcome → %s", path)

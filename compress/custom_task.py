@@ -36,8 +36,16 @@ class CustomTaskSpec:
         if bad:
             raise UserInputError(f"custom task {self.name}: unknown split {bad[0]!r}; use {', '.join(SPLITS)}")
 
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {**d, **{k: list(d[k]) for k in ("text_columns", "label_names", "metrics")}}
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def absolute(self) -> "CustomTaskSpec":
+        """The same spec with absolute file paths: a stored sweep config reloads it from anywhere."""
+        return replace(self, files={s: str(Path(p).expanduser().resolve()) for s, p in self.files.items()})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], where: str = "task spec") -> "CustomTaskSpec":

@@ -155,22 +155,23 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     ctx = _Context(recipe, inputs, cache_dir, progress, before_build)
 
     r = recipe
-    teacher = ctx.step("teacher", None, {
-        "source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
-        "batch_size": r.teacher_batch_size, "max_train_examples": r.max_train_examples, "seed": r.seed,
-    }, _build_teacher)
+    teacher_params = {"source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
+                      "batch_size": r.teacher_batch_size, "max_train_examples": r.max_train_examples, "seed": r.seed}
+    if r.fits_teacher:  # keys of plain fine-tunes stay as they were
+        teacher_params |= {"min_steps": r.teacher_min_steps, "restarts": r.teacher_restarts}
+    teacher = ctx.step("teacher", None, teacher_params, _build_teacher)
     last = teacher
     kd = {"temperature": r.kd_temperature, "alpha": r.kd_alpha, "hidden_weight": r.kd_hidden_weight,
           "attention_weight": r.kd_attention_weight, "lr": r.kd_lr, "batch_size": r.kd_batch_size, "seed": r.seed}
     if r.has_student:
         params = {"layers": r.student_layers, "route": r.route, "activation": r.activation,
-                  "init": source_id(r.student_init) if r.student_init else None, "epochs": r.kd_epochs, **kd}
+                  "init": source_id(r.student_init) if r.student_init else None, "epochs": ctx.epochs(r.kd_epochs), **kd}
         if r.route == "greedy":
             params["layerdrop_steps"] = r.layerdrop_steps
         last = ctx.step("student", last, params, lambda c, tmp, s=last: _build_student(c, tmp, s.path))
     if r.prunes:
         unpruned, base = last, student_cfg or teacher_cfg
-        redistill_params = {"epochs": r.redistill_epochs, "teacher": unpruned.key, **kd,
+        redistill_params = {"epochs": ctx.epochs(r.redistill_epochs), "teacher": unpruned.key, **kd,
                             "hidden_weight": ctx.redistill_kd().hidden_weight}
         for heads, ffn in r.prune_schedule(base.num_attention_heads, base.intermediate_size):
             last = ctx.step("prune", last, {"heads_kept": heads, "ffn_kept": ffn, "rows": IMPORTANCE_ROWS,
@@ -187,7 +188,7 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         if r.approx == "significance-drop":
             params = {"layers": r.approx_layers, "heads": r.approx_heads}
             if r.approx_epochs:  # keys of drops without re-distillation stay as they were
-                params |= {"epochs": r.approx_epochs, **kd}
+                params |= {"epochs": ctx.epochs(r.approx_epochs), **kd}
             last = ctx.step("approx", last, params, lambda c, tmp, s=last: _build_dropped(c, tmp, s.path))
     metrics = cache.read_meta(last.path)["metrics"]
     seconds = time.perf_counter() - start
@@ -232,6 +233,16 @@ class _Context:
         log.info("step %s: %s %s (%.1f s)", name, "cache hit" if hit else "built", path, step.seconds)
         self.steps.append(step)
         return step
+
+    def epochs(self, epochs: float) -> float:
+        """Distillation epochs, grown on small sets to reach the recipe's ``kd_min_steps`` (unchanged,
+        and so are the cache keys, where one pass over the data already takes that many steps)."""
+        from compress.teacher_fit import MAX_EPOCHS
+
+        per_epoch = max(1, -(-len(self.inputs.train) // self.recipe.kd_batch_size))
+        if not epochs or self.recipe.kd_min_steps <= epochs * per_epoch:
+            return epochs
+        return round(min(MAX_EPOCHS, self.recipe.kd_min_steps / per_epoch), 4)
 
     def train_config(self, epochs: float, lr: float, batch_size: int, **kw):
         from compress.train import TrainConfig
@@ -289,6 +300,14 @@ def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
     from compress.train import ce_loss, seed_everything, train
 
     r, inp = ctx.recipe, ctx.inputs
+    if r.fits_teacher:
+        from compress.teacher_fit import fit_teacher
+
+        model, fit = fit_teacher(inp.spec, inp.train, inp.encode, lambda: load_classifier(
+            r.teacher, num_labels=inp.spec.num_labels), epochs=r.teacher_epochs, min_steps=r.teacher_min_steps,
+            restarts=r.teacher_restarts, lr=r.teacher_lr, batch_size=r.teacher_batch_size, seed=r.seed,
+            progress=ctx.progress)
+        return ctx.save(model, tmp, ctx.evaluate(model), select_metrics=fit.pop("select_metrics"), fit=fit)
     seed_everything(r.seed)  # the fresh classifier head is drawn here
     model = load_classifier(r.teacher, num_labels=inp.spec.num_labels)
     if r.teacher_epochs > 0:
@@ -321,7 +340,7 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
         init = load_classifier(r.student_init, num_labels=inp.spec.num_labels) if r.student_init else None
         student = make_student(teacher, r.student_layers, r.activation, init)
     if r.kd_epochs > 0:
-        res = ctx.distill(student, teacher, r.kd_epochs, "student")
+        res = ctx.distill(student, teacher, ctx.epochs(r.kd_epochs), "student")
         return ctx.save(student, tmp, **ctx.trained(student, res), **extra)
     return ctx.save(student, tmp, ctx.evaluate(student), **extra)
 
@@ -342,7 +361,8 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None,
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
-    res = ctx.distill(student, teacher, ctx.recipe.redistill_epochs, "redistill", ctx.redistill_kd(), keep_start=False)
+    res = ctx.distill(student, teacher, ctx.epochs(ctx.recipe.redistill_epochs), "redistill", ctx.redistill_kd(),
+                      keep_start=False)
     return ctx.save(student, tmp, **ctx.trained(student, res))
 
 
@@ -379,6 +399,6 @@ def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]
     if not r.approx_epochs:
         return ctx.save(model, tmp, ctx.evaluate(model))
     before = ctx.evaluate(model) if ctx.inputs.selects_on_train else None
-    res = ctx.distill(model, whole, r.approx_epochs, "approx redistill")
+    res = ctx.distill(model, whole, ctx.epochs(r.approx_epochs), "approx redistill")
     dropped = before or {k: v for k, v in res.history[0].items() if k != "step"}  # train's step-0 evaluation
     return ctx.save(model, tmp, dropped_metrics=dropped, **ctx.trained(model, res))

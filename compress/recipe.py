@@ -22,7 +22,8 @@ SelectOn = Literal["dev", "train"]
 SELECT_ON = ("dev", "train")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 # left out of the JSON at these values, so recipes written before the field keep their keys
-_NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev"}
+_NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev", "teacher_min_steps": 0,
+               "teacher_restarts": 1, "kd_min_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class Recipe:
     teacher_epochs: float = 3.0
     teacher_lr: float = 5e-5
     teacher_batch_size: int = 32
+    # a schedule sized by the data (compress/teacher_fit.py): at least this many optimizer steps (epochs
+    # grow for small sets), and up to this many seeds on small sets, the best kept on rows held aside
+    # from train (never dev); 0 and 1 = the plain fine-tune of teacher_epochs, selected on dev
+    teacher_min_steps: int = 0
+    teacher_restarts: int = 1
     max_train_examples: int | None = None  # fine-tune/distil on a seeded subset (quick sweeps)
     seed: int = 0
     max_length: int | None = None  # None = the task's own
@@ -53,6 +59,8 @@ class Recipe:
     kd_epochs: float = 3.0
     kd_lr: float = 1e-4
     kd_batch_size: int = 32
+    # distillation steps at least (epochs grow on small sets; compress/pipeline.py _Context.epochs)
+    kd_min_steps: int = 0
     # structured pruning (FastFormers section 3): kept per layer, equal in every layer
     heads_kept: int | None = None
     ffn_kept: int | None = None
@@ -117,6 +125,11 @@ class Recipe:
     # ------------------------------------------------------------ validation
 
     @property
+    def fits_teacher(self) -> bool:
+        """The data-sized teacher schedule (compress/teacher_fit.py) rather than the plain fine-tune."""
+        return self.teacher_epochs > 0 and (self.teacher_min_steps > 0 or self.teacher_restarts > 1)
+
+    @property
     def has_student(self) -> bool:
         return self.student_layers is not None or self.student_init is not None or self.activation != "gelu"
 
@@ -154,6 +167,12 @@ class Recipe:
             raise UserInputError("recipe: kd_alpha must be within [0, 1]")
         if not isinstance(self.prune_rounds, int) or self.prune_rounds < 1:
             raise UserInputError(f"recipe: prune_rounds must be a positive integer, not {self.prune_rounds!r}")
+        if not isinstance(self.teacher_min_steps, int) or self.teacher_min_steps < 0:
+            raise UserInputError(f"recipe: teacher_min_steps must be a non-negative integer, not {self.teacher_min_steps!r}")
+        if not isinstance(self.kd_min_steps, int) or self.kd_min_steps < 0:
+            raise UserInputError(f"recipe: kd_min_steps must be a non-negative integer, not {self.kd_min_steps!r}")
+        if not isinstance(self.teacher_restarts, int) or self.teacher_restarts < 1:
+            raise UserInputError(f"recipe: teacher_restarts must be a positive integer, not {self.teacher_restarts!r}")
         for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):

@@ -40,6 +40,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     evals_per_epoch: int = 2
+    eval_every: int | None = None  # steps between evaluations; None = from evals_per_epoch
     patience: int = 3  # evaluations without improvement before stopping
     max_steps: int | None = None
     eval_batch_size: int = 128
@@ -139,7 +140,7 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     total = max(1, int(round(cfg.epochs * per_epoch)))
     if cfg.max_steps is not None:
         total = min(total, cfg.max_steps)
-    eval_every = max(1, per_epoch // max(1, cfg.evals_per_epoch))
+    eval_every = cfg.eval_every or max(1, per_epoch // max(1, cfg.evals_per_epoch))
 
     freeze_word_embeddings(model)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and not _no_decay(n)]

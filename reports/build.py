@@ -55,6 +55,28 @@ def _refs_text(res: TaskResults) -> str:
     return "References — " + "; ".join(parts) + "." if parts else "No references stored."
 
 
+def trust_text(res: TaskResults) -> list[str]:
+    """Is the model behind the speed-up any good: trivial baseline, teacher and pick held out,
+    each with its 95% interval, and the refusal if nothing was shipped (outcome.json)."""
+    o = res.outcome
+    if o is None:
+        return []
+    ci = lambda x: x.describe() if x is not None else "not measured"  # noqa: E731
+    lines = [f"Trivial baseline ({o.trivial_kind}): search {ci(o.trivial_search)}, held-out {ci(o.trivial_heldout)} "
+             f"on {o.trivial_heldout.units if o.trivial_heldout else '?'} held-out units. Teacher: search "
+             f"{ci(o.teacher_search)}, held-out {ci(o.teacher_heldout)}."]
+    if o.pick_heldout is not None:
+        diff = o.pick_minus_teacher
+        lines.append(f"Pick (trial {o.pick_trial}): search {ci(o.pick_search)}, held-out {ci(o.pick_heldout)}"
+                     + (f"; pick − teacher on the same held-out rows {diff.describe()}" if diff else "")
+                     + (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline" if o.speedup_vs_baseline else "")
+                     + (f", {o.speedup_vs_int8_teacher:.2f}× the ORT int8 teacher" if o.speedup_vs_int8_teacher else "")
+                     + ".")
+    if o.refused:
+        lines.append(f"REFUSED — nothing shipped: {o.refused}.")
+    return lines + [f"Note: {n}" for n in o.notes if n not in res.references.get("notes", [])]
+
+
 def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
     t = res.trials
     counts = t["status"].value_counts().sort_index()
@@ -69,6 +91,7 @@ def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
         f"Hardware {hw.get('hash', 'unknown')}: {hw.get('cpu_model', '')}, {len(hw.get('cores', []))} physical cores "
         f"usable." if hw else "Hardware not stored.",
         _refs_text(res),
+        *trust_text(res),
         *[f"Note: {n}" for n in res.references.get("notes", [])],
     ]
     base = slug(i, res.task)

@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from autotune.outcome import SweepOutcome
 from autotune.storage import fail_reason, spent_time, used_budget
 from compress.errors import UserInputError
 from reports.length import TIME_FORMAT
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # One row per trial; the CSV keeps these columns in this order.
 TRIAL_COLUMNS = [
-    "study", "task", "trial", "state", "status", "feasible", "accuracy", "throughput",
-    "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
+    "study", "task", "trial", "state", "status", "feasible", "accuracy", "accuracy_low", "accuracy_high",
+    "throughput", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
     "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
     "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "busy_before_pct", "constraints",
     "error", "finished", "timed", "started", "completed", "seconds",
@@ -46,6 +47,7 @@ class TaskResults:
     deploy: dict[str, Any] | None = None
     hardware: dict[str, Any] = field(default_factory=dict)
     significance: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial -> stored scores
+    outcome: SweepOutcome | None = None  # <run_dir>/outcome.json: trivial baseline, intervals, refusal
 
     def chosen(self) -> pd.Series | None:
         """The deployed trial if a config was written, else the fastest feasible one (as the sweep picks)."""
@@ -141,9 +143,11 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         acc = t.values[0]
     tput = m.get("throughput", t.values[-1] if complete and t.values else None)
     instances, threads = _layout(rt)
+    ci = (m.get("intervals") or {}).get(metric) or {}
     return {
         "study": study_name, "task": task, "trial": t.number, "state": t.state.name, "status": _status(t),
-        "feasible": complete and _feasible(t), "accuracy": acc, "throughput": tput,
+        "feasible": complete and _feasible(t), "accuracy": acc, "accuracy_low": ci.get("low"),
+        "accuracy_high": ci.get("high"), "throughput": tput,
         "latency_p50_ms": lat.get("p50"), "latency_p90_ms": lat.get("p90"), "latency_p99_ms": lat.get("p99"),
         "engine": rt.get("engine"), "padding": rt.get("padding"), "batch_size": rt.get("batch_size"),
         "instances": instances, "threads": threads, "student_layers": rec.get("student_layers") or rec.get("approx_layers"),
@@ -208,7 +212,13 @@ def load_study(storage, name: str, run_dir: Path | None) -> TaskResults:
         references=dict(ua.get("references") or {}), trials=trials_frame(study, task, metric),
         deploy=find_deploy(run_dir, task, name), hardware=dict(ua.get("hardware") or {}),
         significance=stored_significance(study),
+        outcome=_outcome(run_dir, task),
     )
+
+
+def _outcome(run_dir: Path | None, task: str) -> SweepOutcome | None:
+    found = SweepOutcome.read(run_dir) if run_dir is not None else None
+    return found if found is not None and found.task == task else None
 
 
 def load_run(run_dir: Path | None, storage_url: str | None = None, study: str | None = None) -> list[TaskResults]:

@@ -35,8 +35,10 @@ def tiny(tmp_path_factory, tokenizer):
     return root
 
 
-def sweep_args(tiny: Path, data_dir: Path, run: str, *extra: str) -> list[str]:
+def sweep_args(tiny: Path, data_dir: Path, run: str, *extra: str, weak_ok: bool = True) -> list[str]:
+    """The tiny random teacher is no better than chance: sweeps that test other things allow it."""
     floor = [] if "--floor" in extra else ["--floor-below-teacher", "100"]
+    floor += ["--allow-weak-teacher"] if weak_ok else []
     return [sys.executable, str(ROOT / "run_sweep.py"), "sweep", "--task", "sst2", "--data-dir", str(data_dir),
             "--teacher", str(tiny / "teacher"), "--recipe-json", str(tiny / "recipe.json"),
             "--run-dir", str(tiny / run), "--cache-dir", str(tiny / "cache"), "--student-layers", "2,1",

@@ -5,6 +5,7 @@ COMMANDS = [
     "autotune.commands.tasks_cmd",
     "autotune.commands.build_cmd",
     "autotune.commands.sweep_cmd",
+    "autotune.commands.suite_cmd",
     "autotune.commands.deploy_cmd",
     "autotune.commands.table2_cmd",
     "autotune.commands.ablation_cmd",

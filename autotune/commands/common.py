@@ -52,15 +52,19 @@ def load_task_source(args: argparse.Namespace, task: str | None):
     return load_task(task, getattr(args, "data_dir", None))
 
 
-def load_data(task: str, data_dir: str | None, seed: int = 0, holdout_fraction: float = 0.5):
+def load_data(task: str | dict, data_dir: str | None, seed: int = 0, holdout_fraction: float = 0.5):
     """Task data ready for a search: a train split (carved if need be) and a held-out dev part.
 
-    ``task`` is a registered task name or the path of a custom task spec (.json).
+    ``task`` is a registered task name, the path of a custom task spec (.json), or a spec's dict.
     """
     from compress.custom_task import CustomTaskSpec, load_custom
     from compress.tasks import load_task
 
-    if task.endswith(".json"):
+    if not 0.0 < holdout_fraction < 1.0:
+        raise UserInputError(f"--holdout-fraction {holdout_fraction:g}: must be between 0 and 1")
+    if isinstance(task, dict):
+        data = load_custom(CustomTaskSpec.from_dict(task))
+    elif task.endswith(".json"):
         data = load_custom(CustomTaskSpec.from_file(task))
     else:
         data = load_task(task, data_dir)

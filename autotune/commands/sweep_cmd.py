@@ -26,8 +26,16 @@ def _strs(text: str) -> tuple[str, ...]:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="search compression × runtime for the fastest model above an accuracy floor")
-    p.add_argument("--task", default="sst2", help="task name, or a custom task spec (.json)")
-    p.add_argument("--data-dir", default=None, help="GLUE/SuperGLUE files (default: the Hugging Face hub)")
+    p.add_argument("--task", default=None, help="task name (default sst2), or a custom task spec (.json)")
+    add_sweep_options(p)
+    p.set_defaults(func=run)
+
+
+def add_sweep_options(p: argparse.ArgumentParser) -> None:
+    """Every sweep option but --task: shared with ``suite``, which runs one sweep per task."""
+    from autotune.commands.common import add_task_source_args
+
+    add_task_source_args(p)
     p.add_argument("--run-dir", default=None, help="where the study, configs and reports go (default runs/<task>-<preset>)")
     p.add_argument("--cache-dir", default=None, help="model/artifact cache shared by runs (default <run-dir>/../cache)")
     p.add_argument("--preset", default="quick", help="quick (minutes) or overnight (hours)")
@@ -68,10 +76,30 @@ def add_parser(sub) -> None:
                    help="re-time the teacher and the out-of-the-box baseline stored with the study")
     p.add_argument("--allow-other-hardware", action="store_true",
                    help="resume a study whose trials were timed on another machine (refused by default)")
-    p.set_defaults(func=run)
+    p.add_argument("--holdout-fraction", type=float, default=0.5,
+                   help="share of dev held out from the search for the pick's confirmation (default 0.5)")
+    p.add_argument("--allow-weak-teacher", action="store_true",
+                   help="go on when the teacher is not better than the task's trivial baseline held out")
 
 
-def config_from_args(args: argparse.Namespace):
+def task_of(args: argparse.Namespace, task: str | None) -> tuple[str, dict | None]:
+    """(task name, custom task spec as a dict or None): ``--task spec.json`` and the ``--custom-*``
+    options name a custom task by its spec's name, so recipes, studies and configs agree on it."""
+    from compress.custom_task import CustomTaskSpec
+    from autotune.commands.common import custom_spec
+
+    spec = custom_spec(args, task)
+    if spec is None and task and task.endswith(".json"):
+        spec = CustomTaskSpec.from_file(task)
+    if spec is None:
+        return task or "sst2", None
+    return spec.name, spec.absolute().to_dict()
+
+
+def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir: str | None = None,
+                     cache_dir: str | None = None):
+    """The SweepConfig the options describe; ``task``/``run_dir``/``cache_dir`` replace the options'
+    (the suite runs one sweep per task with the same options)."""
     from dataclasses import replace
 
     from autotune.floor import AccuracyFloor
@@ -97,16 +125,19 @@ def config_from_args(args: argparse.Namespace):
     recipe = _read_json(args.recipe_json, "--recipe-json") if args.recipe_json else {}
     if args.teacher:
         recipe["teacher"] = args.teacher
-    run_dir = args.run_dir or str(Path("runs") / f"{Path(args.task).stem}-{args.preset}")
+    name, custom = task_of(args, task if task is not None else getattr(args, "task", None))
+    run_dir = run_dir or args.run_dir or str(Path("runs") / f"{name}-{args.preset}")
     floor = AccuracyFloor(absolute=args.floor, below_teacher=None if args.floor is not None else args.floor_below_teacher)
-    return SweepConfig(task=args.task, run_dir=run_dir, data_dir=args.data_dir, cache_dir=args.cache_dir,
+    return SweepConfig(task=name, custom_task=custom, run_dir=run_dir, data_dir=args.data_dir,
+                       cache_dir=cache_dir or args.cache_dir,
                        preset=args.preset, n_trials=args.n_trials, time_budget_s=args.time_budget,
                        timeout_s=args.timeout, storage=args.storage,
                        study_name=args.study_name, floor=floor, objective=args.objective,
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
                        remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
-                       allow_other_hardware=args.allow_other_hardware)
+                       allow_other_hardware=args.allow_other_hardware, holdout_fraction=args.holdout_fraction,
+                       allow_weak_teacher=args.allow_weak_teacher)
 
 
 def _read_json(path: str, option: str) -> dict:
@@ -174,8 +205,9 @@ def _print_best(result: dict) -> None:
                     f"cores {best['core_sets']}"),
         ("throughput", f"{best['throughput']:.1f} ex/s = {best['speedup_over_baseline']:.1f}x the out-of-the-box baseline"),
         ("latency", f"p50 {best['latency_p50_ms']:.2f} ms, p99 {best['latency_p99_ms']:.2f} ms"),
-        (best["metric"], f"dev {best['dev_score']:.4f}, held-out {best['heldout_score']:.4f}; teacher dev "
-                         f"{best['teacher_score']:.4f}{_teacher_heldout(best)}"),
+        (best["metric"], f"dev {_ci(best['dev_score'], best.get('dev_interval'))}, held-out {_ci(best['heldout_score'], best.get('heldout_interval'))}; "
+                         f"teacher dev {best['teacher_score']:.4f}{_teacher_heldout(best)}"),
+        ("trivial", _trivial(best)),
         ("length", result.get("length", "")),
         ("deploy config", result.get("path", "")),
         ("report", result.get("report", "(skipped)")),
@@ -184,9 +216,24 @@ def _print_best(result: dict) -> None:
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
 
 
+def _ci(value: float, interval: dict | None) -> str:
+    return f"{value:.4f} (95% {interval['low']:.4f}-{interval['high']:.4f})" if interval else f"{value:.4f}"
+
+
+def _trivial(best: dict) -> str:
+    t, metric = best.get("trivial_heldout"), best["metric"]
+    if not t:
+        return "(not stored)"
+    diff = best.get("pick_minus_teacher")
+    beats = {True: "the pick beats it beyond noise", False: "the pick does NOT beat it beyond noise (shipped "
+             "under --allow-weak-teacher)", None: ""}[best.get("beats_trivial")]
+    paired = f"; pick − teacher held out {_ci(diff['value'], diff)}" if diff else ""
+    return f"{t['kind']}, held-out {metric} {t['metrics'][metric]:.4f}; {beats}{paired}"
+
+
 def _teacher_heldout(best: dict) -> str:
     if best.get("heldout_confirmed") is None:
         return ""
     verdict = "meets" if best["heldout_confirmed"] else "MISSES"
-    return (f", held-out {best['teacher_heldout_score']:.4f} (the pick {verdict} the held-out floor "
-            f"{best['heldout_floor']:.4f})")
+    return (f", held-out {_ci(best['teacher_heldout_score'], best.get('teacher_heldout_interval'))} (the pick "
+            f"{verdict} the held-out floor {best['heldout_floor']:.4f})")

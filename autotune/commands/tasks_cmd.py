@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     found = discover(args.data_dir)
     if args.task_spec or args.custom_train:
         found.append(load_task_source(args, None))
-    rows = [d.summary() for d in found]
+    rows = [{**d.summary(), "trivial": trivial(d)} for d in found]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -31,7 +31,21 @@ def run(args: argparse.Namespace) -> int:
         cell = lambda s: str(sp[s]["labelled"] if sp[s]["labelled"] else f"({sp[s]['rows']})") if s in sp else "-"
         print(f"{r['task']:<15} {r['benchmark']:<10} {cell('train'):>8} {cell('dev'):>8} {cell('test'):>8}  "
               f"{', '.join(r['metrics'])}")
+        for split, t in r["trivial"].items():
+            print(f"  trivial on {split}: {t['kind']}, " + ", ".join(f"{k} {v:.4f}" for k, v in t["metrics"].items()))
         for note in r["notes"]:
             print(f"  note: {note}")
     print("counts are labelled examples; (n) = unlabelled rows")
     return 0
+
+
+def trivial(data) -> dict[str, dict]:
+    """The trivial baseline (compress/baselines.py) of each labelled split: what a model must beat."""
+    from compress.baselines import trivial_baseline
+
+    out = {}
+    for split, rows in data.splits.items():
+        labelled = [ex for ex in rows if ex.label is not None]
+        if labelled and len(labelled) == len(rows):
+            out[split] = trivial_baseline(data.spec, labelled).to_dict()
+    return out

@@ -1,0 +1,100 @@
+"""The suite table (FastFormers Table 4's analogue) from ``suite.json`` alone: ``suite.md`` and a
+section of ``<suite run dir>/report/report.html``.
+
+Scores are shown in points (0-100) with their 95 % bootstrap interval on the held-out split, so
+they read beside the paper's numbers, which are cited as published, not measured here.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from autotune.suite import Suite, SuiteRecord
+from compress.intervals import Interval
+from reports import html, markdown
+from reports.document import Document, Section, Table
+from reports.published import TABLE1, TABLE4, Published
+
+log = logging.getLogger(__name__)
+NONE = "—"
+COLUMNS = ("task", "metric", "trivial (held-out)", "teacher held-out", "pick held-out", "× baseline",
+           "× int8 teacher", "refused / verdict", "published teacher (Table 1)", "published reference (Table 4)")
+
+
+def points(i: Interval | None) -> str:
+    if i is None:
+        return NONE
+    return f"{100 * i.value:.1f} (95% {100 * i.low:.1f}–{100 * i.high:.1f}, n={i.units})"
+
+
+def times(x: float | None) -> str:
+    return NONE if x is None else f"{x:.1f}×"
+
+
+def cited(value: float | None) -> str:
+    return NONE if value is None else f"{value:.2f}"
+
+
+def verdict(r: SuiteRecord) -> str:
+    if r.refused:
+        return r.refused
+    if r.heldout_confirmed is None:
+        return "shipped"
+    return "shipped, held-out confirmed" if r.heldout_confirmed else "shipped, MISSES the held-out floor"
+
+
+def row(task: str, r: SuiteRecord | None) -> list[str]:
+    if r is None:
+        return [task, NONE, NONE, NONE, NONE, NONE, NONE, "not run yet", NONE, NONE]
+    trivial = NONE if r.trivial_heldout is None else f"{r.trivial_kind or 'trivial'}: {points(r.trivial_heldout)}"
+    pub = r.published or Published(r.task)
+    return [r.task, r.metric, trivial, points(r.teacher_heldout), points(r.pick_heldout),
+            times(r.speedup_vs_baseline), times(r.speedup_vs_int8_teacher), verdict(r),
+            cited(pub.teacher_dev), cited(pub.reference)]
+
+
+def frame(suite: Suite) -> pd.DataFrame:
+    by_task = {r.task: r for r in suite.records}
+    return pd.DataFrame([row(t, by_task.get(t)) for t in suite.tasks], columns=list(COLUMNS))
+
+
+def section(suite: Suite) -> Section:
+    done = len(suite.records)
+    return Section("Suite: one sweep per task", (
+        Table(f"Suite ({suite.preset} preset): {done} of {len(suite.tasks)} tasks run", frame(suite)),
+        "Scores in points (0-100) on each task's held-out dev rows, which the search never saw, with 95% "
+        "bootstrap intervals (n rows, or groups for grouped tasks). × baseline: the pick's throughput over the "
+        "teacher out of the box (PyTorch fp32, padded, batch 1); × int8 teacher: over the teacher quantised to int8 "
+        "in onnxruntime at batch 1 (the references stored with each study). A refusal is a result: nothing was "
+        "shipped for that task, for the reason given.",
+        f"Published columns are cited facts, not measurements of this run (another teacher, other hardware, the "
+        f"full dev split; metric as the paper reports it): '{TABLE1}'; '{TABLE4}'. {NONE}: not known here.",
+        "Each task's own report: TASK/report/report.html in the suite folder (run_sweep.py report --run SUITE_DIR/TASK).",
+    ))
+
+
+def document(suite_dir: Path) -> Document:
+    suite = Suite.read(suite_dir)
+    return Document("FastFormers auto-tune suite", (f"Read from {Path(suite_dir) / 'suite.json'} only; nothing "
+                                                     "was re-run.",), (section(suite),))
+
+
+def write_markdown(suite_dir: Path) -> Path:
+    """``suite.md``: the table alone, rewritten after every task."""
+    path = Path(suite_dir) / "suite.md"
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(markdown.render(document(suite_dir), Path(suite_dir)), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def write(suite_dir: Path) -> dict[str, Path]:
+    """suite.md, and report/report.html (+ report.md) holding the suite section, self-contained."""
+    doc = document(suite_dir)
+    out = Path(suite_dir) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"suite_md": write_markdown(suite_dir), "html": html.write(doc, out), "markdown": markdown.write(doc, out)}
+    log.info("suite report written to %s", paths["html"])
+    return paths
