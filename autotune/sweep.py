@@ -355,7 +355,7 @@ class Sweep:
 
     def run(self) -> dict[str, Any]:
         from autotune import study as S
-        from autotune.trust import guard_teacher, trivial_interval
+        from autotune.trust import guard_teacher, trivial_interval, units_word
         from compress.intervals import Interval
 
         cfg = self.config
@@ -369,8 +369,8 @@ class Sweep:
         metric, self._task_spec = data.spec.primary_metric, data.spec
         trivial = {split: self.trivial(data, split) for split in ("dev", "holdout")}
         for split, what in (("dev", "search"), ("holdout", "held-out")):
-            log.info("trivial baseline on the %d %s rows: %s, %s %.4f", len(self.rows(data, split)), what,
-                     trivial[split].kind, metric, trivial[split].metrics[metric])
+            log.info("trivial baseline on the %d %s %s: %s, %s %.4f", trivial[split].stats.units, what,
+                     units_word(data.spec), trivial[split].kind, metric, trivial[split].metrics[metric])
         outcome = dict(task=cfg.task, metric=metric, run_dir=str(self.run_dir), trivial_kind=trivial["holdout"].kind,
                        trivial_search=trivial_interval(data.spec, trivial["dev"], cfg.seed),
                        trivial_heldout=trivial_interval(data.spec, trivial["holdout"], cfg.seed),

@@ -21,6 +21,9 @@ from compress.tasks import Example, TaskSpec
 log = logging.getLogger(__name__)
 
 
+CLEARLY_AHEAD = 0.05  # a weak teacher this far above the trivial baseline is refused for want of rows
+
+
 def units_word(spec: TaskSpec) -> str:
     return {"choice": "questions", "multirc": "questions", "record": "queries"}.get(spec.scoring, "rows")
 
@@ -63,7 +66,7 @@ def weak_teacher_message(task: str, spec: TaskSpec, teacher: Judged, trivial: Tr
     name = "chance" if trivial.kind.startswith("chance") else f"the {trivial.kind}"
     head = (f"task {task}: the teacher ({t.value:.2f}, 95% {t.low:.2f}-{t.high:.2f}) is not better than {name} "
             f"({trivial.metrics[spec.primary_metric]:.2f}) on {t.units} held-out {units_word(spec)}")
-    if d.value > 0 and d.high > 0.05:  # ahead, but the rows cannot tell it from the trivial baseline
+    if d.value >= CLEARLY_AHEAD:  # well ahead, but the rows cannot tell it from the trivial baseline
         return (f"{head} beyond noise (teacher − trivial {100 * d.value:+.1f} points, 95% {100 * d.low:+.1f} to "
                 f"{100 * d.high:+.1f}); too few held-out rows to tell: a larger --holdout-fraction or more labelled "
                 f"data (--allow-weak-teacher to go on)")
