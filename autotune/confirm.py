@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from autotune.floor import AccuracyFloor
+from compress.intervals import Interval
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +78,11 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
         measured.append(m)
         verdict = "confirmed" if check.passed else "below the floor" if score < floor else \
             "not better than the trivial baseline beyond noise"
-        log.info("held-out check, trial %d: %s %.4f%s vs floor %.4f → %s", trial.number, metric, score,
-                 _ci(check.interval), floor, verdict)
+        log.info("held-out check, trial %d: %s %s vs floor %.4f → %s", trial.number, metric,
+                 Interval.from_dict(check.interval).describe() if check.interval else f"{score:.4f}", floor, verdict)
         if check.passed:
             return trial, checks, measured
     return None, checks, measured
-
-
-def _ci(interval: dict[str, Any] | None) -> str:
-    return f" (95% {interval['low']:.4f}-{interval['high']:.4f})" if interval else ""
 
 
 def closest(checks: Sequence[Check]) -> int:

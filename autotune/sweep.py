@@ -240,10 +240,10 @@ class Sweep:
 
     def rows(self, data, split: str):
         """The rows a split is scored on: ``eval_limit`` cuts the search split only, at a group's end."""
-        from compress.tasks import whole_groups
+        from autotune.studies import limit_rows
 
         rows = data.splits[split]
-        return whole_groups(rows, self.config.eval_limit) if self.config.eval_limit and split == "dev" else rows
+        return limit_rows(rows, self.config.eval_limit) if split == "dev" else rows
 
     def references(self, study, data) -> dict[str, Any]:
         """Teacher score and the out-of-the-box baseline, measured once per study and stored."""
@@ -355,7 +355,7 @@ class Sweep:
 
     def run(self) -> dict[str, Any]:
         from autotune import study as S
-        from autotune.trust import guard_teacher, trivial_interval, units_word
+        from autotune.trust import Judged, guard_teacher, trivial_interval, units_word
         from compress.intervals import Interval
 
         cfg = self.config
@@ -385,7 +385,7 @@ class Sweep:
         held = self.teacher_heldout(study, data)
         outcome["teacher_heldout"] = Interval.from_dict(held["interval"])
         try:  # before any student is built
-            weak = guard_teacher(cfg.task, data.spec, self._judged(held), trivial["holdout"], cfg.allow_weak_teacher)
+            weak = guard_teacher(cfg.task, data.spec, Judged.from_dict(held), trivial["holdout"], cfg.allow_weak_teacher)
         except UserInputError as exc:
             self.write_outcome(outcome, refused=str(exc))
             raise
@@ -414,13 +414,6 @@ class Sweep:
             self.write_outcome(outcome, refused=confirmation["refused"])
             return {"study": cfg.name, "best": None, "refused": confirmation["refused"]}
         return self.ship(study, best, held_m, confirmation, refs, metric, outcome)
-
-    def _judged(self, held: dict[str, Any]):
-        from autotune.trust import Judged
-        from compress.intervals import Interval
-
-        return Judged(Interval.from_dict(held["interval"]), Interval.from_dict(held["vs_trivial"]),
-                      bool(held["beats_trivial"]))
 
     def search(self, study, data, shape, teacher_score: float, floor: float, metric: str, multi: bool):
         """The Optuna study under the floor; the feasible trials, fastest first."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from compress.baselines import TrivialBaseline, trivial_baseline
 from compress.errors import UserInputError
-from compress.intervals import Interval, interval, paired_difference, unit_stats
+from compress.intervals import Interval, bootstrap, bounds, interval, paired_difference, unit_stats
 from compress.tasks import Example, TaskSpec
 
 log = logging.getLogger(__name__)
@@ -39,24 +39,23 @@ class Judged:
         return {"interval": self.score.to_dict(), "vs_trivial": self.vs_trivial.to_dict(),
                 "beats_trivial": self.beats_trivial}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Judged":
+        return cls(Interval.from_dict(d["interval"]), Interval.from_dict(d["vs_trivial"]), bool(d["beats_trivial"]))
+
 
 def judge(spec: TaskSpec, rows: Sequence[Example], logits, trivial: TrivialBaseline, seed: int = 0) -> Judged:
     logits = np.asarray(logits, dtype=float)
     metric = spec.primary_metric
     score = interval(spec, rows, logits, metric, seed=seed)
-    diff = paired_difference(spec, unit_stats(spec, rows, logits), trivial.stats, metric, seed=seed,
-                             value=score.value - trivial.metrics[metric])
+    diff = paired_difference(spec, unit_stats(spec, rows, logits), trivial.stats, metric, seed=seed)
     return Judged(score, diff, diff.low > 0)
 
 
 def trivial_interval(spec: TaskSpec, trivial: TrivialBaseline, seed: int = 0) -> Interval:
     """The trivial baseline's own interval on its rows (it varies with the resample, too)."""
-    from compress.intervals import bootstrap, LEVEL
-
-    scores = bootstrap(spec, [trivial.stats], spec.primary_metric, seed=seed)[:, 0]
-    q = (1 - LEVEL) / 2
-    return Interval(trivial.metrics[spec.primary_metric], float(np.quantile(scores, q)),
-                    float(np.quantile(scores, 1 - q)), int(trivial.stats.units))
+    low, high = bounds(bootstrap(spec, [trivial.stats], spec.primary_metric, seed=seed)[:, 0])
+    return Interval(trivial.metrics[spec.primary_metric], low, high, trivial.stats.units)
 
 
 def weak_teacher_message(task: str, spec: TaskSpec, teacher: Judged, trivial: TrivialBaseline) -> str:
@@ -89,12 +88,8 @@ def guard_teacher(task: str, spec: TaskSpec, teacher: Judged, trivial: TrivialBa
 
 def vs_teacher(spec: TaskSpec, rows: Sequence[Example], pick_logits, teacher_logits, seed: int = 0) -> Interval:
     """The pick minus the teacher on the same held-out rows (paired bootstrap)."""
-    metric = spec.primary_metric
     a, b = unit_stats(spec, rows, np.asarray(pick_logits)), unit_stats(spec, rows, np.asarray(teacher_logits))
-    from compress.tasks import score
-
-    value = score(spec, rows, np.asarray(pick_logits))[metric] - score(spec, rows, np.asarray(teacher_logits))[metric]
-    return paired_difference(spec, a, b, metric, seed=seed, value=value)
+    return paired_difference(spec, a, b, spec.primary_metric, seed=seed)
 
 
 def resolution_note(diff: Interval, margin: float | None, spec: TaskSpec) -> str | None:

@@ -166,7 +166,7 @@ def bootstrap(spec: TaskSpec, stats: Sequence[UnitStats], metric: str, n_boot: i
     return np.concatenate(out)
 
 
-def _bounds(samples: np.ndarray) -> tuple[float, float]:
+def bounds(samples: np.ndarray) -> tuple[float, float]:
     tail = 100 * (1 - LEVEL) / 2
     low, high = np.percentile(samples, [tail, 100 - tail])
     return float(low), float(high)
@@ -186,7 +186,7 @@ def intervals(spec: TaskSpec, examples: Sequence[Example], logits: np.ndarray, n
     stats = unit_stats(spec, examples, logits)
     out = {}
     for m in metrics or values:
-        low, high = _bounds(bootstrap(spec, [stats], m, n_boot, seed)[:, 0])
+        low, high = bounds(bootstrap(spec, [stats], m, n_boot, seed)[:, 0])
         out[m] = Interval(values[m], low, high, stats.units)
     return out
 
@@ -195,6 +195,6 @@ def paired_difference(spec: TaskSpec, a: UnitStats, b: UnitStats, metric: str, n
                       seed: int = 0, value: float | None = None) -> Interval:
     """metric(a) - metric(b), both re-scored on the same resamples of the same units."""
     boots = bootstrap(spec, [a, b], metric, n_boot, seed)
-    low, high = _bounds(boots[:, 0] - boots[:, 1])
+    low, high = bounds(boots[:, 0] - boots[:, 1])
     diff = point(a, metric) - point(b, metric) if value is None else value
     return Interval(float(diff), low, high, a.units)

@@ -290,16 +290,6 @@ def split_rows(rows: Sequence[Example], fraction: float, seed: int) -> tuple[tup
     return a, b
 
 
-def whole_groups(rows: Sequence[Example], limit: int) -> tuple[Example, ...]:
-    """The first ``limit`` rows, extended to the end of the last group they reach: a COPA record or
-    a MultiRC question cut in two would be scored on a part of its choices."""
-    rows = tuple(rows)
-    end = min(limit, len(rows))
-    while 0 < end < len(rows) and rows[end].group is not None and rows[end].group == rows[end - 1].group:
-        end += 1
-    return rows[:end]
-
-
 def ensure_train_split(data: TaskData, fraction: float = 0.8, seed: int = 0, source: str = "dev") -> TaskData:
     """Carve a deterministic train part out of a labelled split when a task has no train split.
 

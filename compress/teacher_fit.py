@@ -22,7 +22,7 @@ SMALL_TRAIN = 5000  # labelled training rows below which restarts apply
 MAX_EPOCHS = 60
 EVALS = 20
 PATIENCE = 6  # evaluations without improvement on the held-aside rows
-HELD_FRACTION, HELD_SMALL, HELD_MAX = 0.1, 100, 1000
+HELD_SMALL = 100  # rows held aside at least, on small sets
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,9 @@ class FitPlan:
 def held_fraction(n: int) -> float:
     """10 % of train (at most 1,000 rows), but at least 100 rows or 20 % on small sets: a choice
     among seeds made on 25 rows would be a coin flip itself."""
-    rows = min(HELD_MAX, max(int(HELD_FRACTION * n), min(int(0.2 * n), HELD_SMALL)))
-    return max(1, rows) / max(1, n)
+    from compress.pipeline import held_size
+
+    return max(held_size(n), min(int(0.2 * n), HELD_SMALL)) / max(1, n)
 
 
 def plan(n_fit: int, batch_size: int, epochs: float, min_steps: int, restarts: int) -> FitPlan:
@@ -67,7 +68,7 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
              p.epochs, p.steps, p.restarts)
     fit_enc, held_enc = encode(fit), encode(held)
     labels = np.array([ex.label for ex in fit])
-    metric, best, tried = spec.primary_metric, None, []
+    metric, best, tried = spec.primary_metric, None, []  # best: (model, its held-aside metrics, restart)
     for k in range(p.restarts):
         seed_everything(seed + k)  # the fresh classifier head is drawn here
         model = load()
@@ -76,8 +77,7 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
         res = train_loop(model, spec, fit_enc, ce_loss(labels), held, held_enc, cfg, desc=f"teacher seed {seed + k}")
         tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps})
         if best is None or res.metrics[metric] > best[1][metric]:
-            best = (model, res.metrics)
-    chosen = max(range(len(tried)), key=lambda i: (tried[i]["held_metrics"][metric], -i))
-    log.info("teacher fit: kept seed %d, held-aside %s %.4f", tried[chosen]["seed"], metric, best[1][metric])
+            best = (model, res.metrics, seed + k)
+    log.info("teacher fit: kept seed %d, held-aside %s %.4f", best[2], metric, best[1][metric])
     return best[0], {"plan": p.to_dict(), "held_rows": len(held), "restarts": tried,
-                     "chosen_seed": tried[chosen]["seed"], "select_metrics": best[1]}
+                     "chosen_seed": best[2], "select_metrics": best[1]}

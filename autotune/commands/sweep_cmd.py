@@ -217,7 +217,9 @@ def _print_best(result: dict) -> None:
 
 
 def _ci(value: float, interval: dict | None) -> str:
-    return f"{value:.4f} (95% {interval['low']:.4f}-{interval['high']:.4f})" if interval else f"{value:.4f}"
+    from compress.intervals import Interval
+
+    return Interval.from_dict(interval).describe() if interval else f"{value:.4f}"
 
 
 def _trivial(best: dict) -> str:
