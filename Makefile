@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DATA ?= ../shared/data
 RUN ?= runs/sst2-quick
 
-.PHONY: setup test demo clean chromium
+.PHONY: setup test demo clean chromium postgresql
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,12 @@ $(VENV)/.installed: pyproject.toml
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
-test: setup chromium
+# The distributed test starts a throwaway PostgreSQL server; Debian keeps its binaries off PATH.
+postgresql:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+test: setup chromium postgresql
 	$(PY) -m pytest -q tests
 
 demo: setup

@@ -4,19 +4,37 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
+import traceback
 
 from compress.errors import UserInputError
 
 log = logging.getLogger("autotune")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line naming it (``error: --option VALUE: what is wrong``),
+    exit 2, like every other refusal; the usage is in ``--help``."""
+
+    def error(self, message: str):
+        found = re.match(r"argument ([^:]+): (?:invalid choice: '(.*)' \(choose from (.*)\)|invalid (\w+) value: "
+                         r"'(.*)'|(.*))$", message)
+        if found:
+            option, choice, choices, kind, value, rest = found.groups()
+            option = option.split("/")[-1]  # "-v/--verbose" -> "--verbose"
+            message = (f"{option} {choice}: choose from {choices}" if choice is not None else
+                       f"{option} {value}: not a valid {kind}" if kind else f"{option} {rest}")
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from autotune.commands import COMMANDS
 
-    parser = argparse.ArgumentParser(prog="run_sweep.py", description=__doc__)
+    parser = OneLineParser(prog="run_sweep.py", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for name in COMMANDS:
         importlib.import_module(name).add_parser(sub)
     return parser
@@ -35,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UserInputError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from autotune.retime import Retimed
 from compress.cache import read_meta
 from compress.errors import UserInputError
 
@@ -56,25 +57,82 @@ class DeployConfig:
     built_with: dict[str, str] | None = None
     notes: list[str] = field(default_factory=list)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    # the study's stored ORT-int8 teacher reference: timed at batch 1, one instance on every physical
+    # core (its runtime below), not at the pick's runtime, so the stored ratio over it mixes the batch in
+    int8_teacher_throughput: float | None = None
+    int8_teacher_runtime: dict[str, Any] | None = None
+    # the pick, the baseline and the int8 teacher at the pick's runtime timed beside each other at the
+    # end of the sweep (autotune/retime.py); None in configs written before it
+    retimed: Retimed | None = None
 
     @property
-    def speedup(self) -> float:
+    def stored_speedup_over_baseline(self) -> float:
+        """The trial's stored throughput over the stored baseline: two timings, often hours apart."""
         return self.throughput / self.baseline_throughput if self.baseline_throughput else float("nan")
 
+    @property
+    def stored_speedup_over_int8_teacher(self) -> float | None:
+        """Over the stored batch-1 int8 reference (see int8_teacher_runtime)."""
+        return self.throughput / self.int8_teacher_throughput if self.int8_teacher_throughput else None
+
+    @property
+    def speedup_over_baseline(self) -> float:
+        """The re-timed median where there is one, else the stored figure."""
+        return self.retimed.over_baseline if self.retimed else self.stored_speedup_over_baseline
+
+    @property
+    def speedup_over_int8_teacher(self) -> float | None:
+        """Re-timed at the pick's runtime only: the stored figure is another quantity (batch 1)."""
+        return self.retimed.over_int8_teacher if self.retimed else None
+
+    @property
+    def speedup_source(self) -> str:
+        if self.retimed:
+            return f"re-timed beside the pick ({self.retimed.rounds} rounds, median)"
+        return "stored trial figures"
+
+    def describe_speedup(self) -> str:
+        """One line for whatever prints the speed-up: the re-timed figures when present."""
+        if self.retimed:
+            (lo, hi), (ilo, ihi) = self.retimed.over_baseline_range, self.retimed.over_int8_teacher_range
+            return (f"{self.speedup_over_baseline:.1f}x the out-of-the-box baseline ({lo:.1f}-{hi:.1f}), "
+                    f"{self.speedup_over_int8_teacher:.2f}x the ORT-int8 teacher at the same runtime "
+                    f"({ilo:.2f}-{ihi:.2f}), {self.speedup_source}")
+        int8 = self.stored_speedup_over_int8_teacher
+        return (f"{self.speedup_over_baseline:.1f}x the out-of-the-box baseline"
+                + (f", {int8:.2f}x the batch-1 ORT-int8 teacher" if int8 is not None else "")
+                + f" ({self.speedup_source})")
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "speedup_over_baseline": self.speedup}
+        d = asdict(self)
+        d["retimed"] = self.retimed.to_dict() if self.retimed else None
+        return {**d, **{k: getattr(self, k) for k in DERIVED}}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "DeployConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+        """Derived keys (DERIVED) are recomputed, never read; old configs lack the newer fields."""
+        d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        if d.get("retimed") is not None:
+            try:
+                d["retimed"] = Retimed.from_dict(d["retimed"])
+            except (KeyError, ValueError) as exc:
+                raise TypeError(f"retimed: {exc!r}") from None
+        return cls(**d)
+
+
+# written by to_dict for readers of the JSON, derived from the fields above
+DERIVED = ("speedup_over_baseline", "stored_speedup_over_baseline", "speedup_over_int8_teacher",
+           "stored_speedup_over_int8_teacher", "speedup_source")
 
 
 def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: str, storage: str,
-                  metric: str, confirmation: dict[str, Any] | None = None) -> DeployConfig:
+                  metric: str, confirmation: dict[str, Any] | None = None,
+                  retimed: Retimed | None = None) -> DeployConfig:
     m = trial.user_attrs["measurement"]
+    int8 = refs.get("teacher_ort_int8") or {}
     return DeployConfig(
         task=task,
         metric=metric,
@@ -98,6 +156,9 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         built_with=_built_with(trial.user_attrs["model_dir"]),
         notes=list(refs.get("notes", [])),
         dev_interval=(m.get("intervals") or {}).get(metric),
+        int8_teacher_throughput=float(int8["throughput"]) if int8.get("throughput") else None,
+        int8_teacher_runtime=int8.get("runtime"),
+        retimed=retimed,
         **(confirmation or {}),
     )
 
@@ -110,14 +171,22 @@ def _built_with(model_dir: str) -> dict[str, str] | None:
 
 
 def find_configs(paths: list[Path]) -> list[DeployConfig]:
+    """Every deployment config in ``paths`` (config files, or run dirs holding deploy/<task>.json);
+    a path that holds none is named, since a typo would otherwise read as "no config for the task"."""
+    from compress.readers import read_json_object
+
     out = []
     for p in paths:
         p = Path(p)
+        if not p.exists():
+            raise UserInputError(f"--results {p}: no such file or folder")
         files = [p] if p.is_file() else sorted(p.rglob("deploy/*.json"))
+        if not files:
+            raise UserInputError(f"--results {p}: no deployment configs in it (a sweep writes RUN_DIR/deploy/TASK.json)")
         for f in files:
             try:
-                out.append(DeployConfig.from_dict(json.loads(f.read_text())))
-            except (json.JSONDecodeError, TypeError) as exc:
+                out.append(DeployConfig.from_dict(read_json_object(f)))
+            except TypeError as exc:
                 raise UserInputError(f"{f}: not a deployment config ({exc})") from None
     return out
 
@@ -126,7 +195,8 @@ def pick(configs: list[DeployConfig], task: str, hardware_id: str) -> DeployConf
     """The fastest config of ``task`` measured on this very hardware; others are never guessed at."""
     mine = [c for c in configs if c.task == task]
     if not mine:
-        raise UserInputError(f"no deployment config for task {task!r} in the given results")
+        found = ", ".join(sorted({c.task for c in configs})) or "none"
+        raise UserInputError(f"--task {task}: no deployment config for it in --results (tasks found: {found})")
     here = [c for c in mine if c.hardware_id == hardware_id]
     if not here:
         seen = ", ".join(sorted({c.hardware_id for c in mine}))

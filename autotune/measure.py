@@ -28,6 +28,8 @@ from compress.intervals import intervals
 from compress.tasks import Example, TaskSpec, score
 
 log = logging.getLogger(__name__)
+# whole-machine CPU busy % before timing above which a timing is suspect (others' work on the cores)
+BUSY_PCT = 25.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: Tas
     engine = prepare(runtime.engine, model_dir, cache_dir, reduce_range=not hw.has_vnni)
 
     busy = psutil.cpu_percent(interval=0.5)  # this process is idle here: what is busy is someone else
-    if busy > 25:
+    if busy > BUSY_PCT:
         log.warning("machine %.0f%% busy just before timing: this timing may be low; time on a quiet machine", busy)
     tracker = E.pick(energy)
     t0 = time.perf_counter()

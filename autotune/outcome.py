@@ -32,8 +32,15 @@ class SweepOutcome:
     pick_minus_teacher: Interval | None = None
     pick_trial: int | None = None
     pick_throughput: float | None = None
+    # re-timed beside the pick at the end of the sweep (autotune/retime.py: median over retimed_rounds
+    # interleaved rounds; the int8 teacher at the pick's runtime); outcomes written before that hold
+    # the stored figures here and retimed_rounds None
     speedup_vs_baseline: float | None = None
     speedup_vs_int8_teacher: float | None = None
+    retimed_rounds: int | None = None
+    # the trial's stored throughput over the study's stored references (the int8 one timed at batch 1)
+    stored_speedup_vs_baseline: float | None = None
+    stored_speedup_vs_int8_teacher: float | None = None
     heldout_confirmed: bool | None = None
     refused: str | None = None  # None, or the one-line reason nothing was shipped
     deploy_config: str | None = None

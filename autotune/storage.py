@@ -1,8 +1,16 @@
-"""Optuna storage: SQLite under the run directory by default, any RDB URL for several machines.
+"""Optuna storage: SQLite under the run directory by default; a PostgreSQL (any RDB) URL or a
+journal file for several machines.
 
 Heartbeats let a rerun detect a trial left RUNNING by a killed process; the retry
 callback re-enqueues it with the same parameters, so no completed trial is lost and
-the killed one is run again.
+the killed one is run again. Optuna's JournalStorage has no heartbeats: there a killed
+worker's trial stays RUNNING (it spends no budget; another trial runs in its place).
+
+Forms of ``--storage`` (the same strings open the study in ``optuna-dashboard``):
+``sqlite:///PATH.db``, ``postgresql://USER@HOST:PORT/DB`` (``postgresql+psycopg://`` names
+the psycopg 3 driver explicitly; plain ``postgresql://`` picks it from SQLAlchemy 2.1 on),
+another SQLAlchemy URL Optuna supports (MySQL), or ``PATH.log``: a journal file, which
+needs only a shared file system (NFS) between machines.
 """
 from __future__ import annotations
 
@@ -15,41 +23,93 @@ from pathlib import Path
 from typing import Iterator
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
 # heartbeats and their retry callback are marked experimental; they are what resume relies on
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+FORMS = "sqlite:///PATH.db, postgresql://USER@HOST:PORT/DB or a journal file PATH.log"
 
 
 def default_url(run_dir: Path) -> str:
     return f"sqlite:///{Path(run_dir).resolve() / 'study.db'}"
 
 
-def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> RDBStorage:
-    """Open (and create) the storage, or refuse an unreachable one with one line."""
-    url = url or default_url(run_dir)
+def is_journal(url: str) -> bool:
+    """A journal file is named by its path, as optuna-dashboard and Optuna's CLI take it."""
+    return "://" not in url and url.endswith(".log")
+
+
+def check_url(url: str) -> None:
+    """Refuse, in one line and before anything is created, a URL of no known form or whose file
+    would go in a folder that does not exist (SQLite and the journal would create it silently)."""
+    if is_journal(url):
+        return _folder_exists(url, Path(url).parent)
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()  # the dialect only: a missing driver is reported when it is opened
+    except NoSuchModuleError:
+        raise UserInputError(f"--storage {url}: unknown scheme {url.split(':', 1)[0]}; use {FORMS}") from None
+    except ArgumentError:
+        raise UserInputError(f"--storage {url}: not a storage URL; use {FORMS}") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        _folder_exists(url, Path(parsed.database).parent)
+
+
+def _folder_exists(url: str, folder: Path) -> None:
+    if not folder.is_dir():
+        raise UserInputError(f"--storage {url}: folder {folder} does not exist; create it first")
+
+
+def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> BaseStorage:
+    """Open (and create) the storage, or refuse a malformed or unreachable one with one line.
+    Only the default SQLite file's folder (the run dir) is created here."""
+    if url is None:
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        url = default_url(run_dir)
+    else:
+        check_url(url)
+    if is_journal(url):
+        log.warning("--storage %s: a journal file has no trial heartbeats (Optuna %s), so a trial left RUNNING "
+                    "by a killed worker stays RUNNING and is not retried; its budget is not spent", url,
+                    optuna.__version__)
+        return open_journal(url)
     try:
         with _creation_lock(url):
             storage = _open(url, heartbeat_s)
     except ImportError as exc:
-        raise UserInputError(f"--storage {url}: its database driver is not installed ({exc.name})") from None
+        driver = exc.name or make_url(url).drivername  # Optuna re-raises the driver's ImportError without a name
+        raise UserInputError(f"--storage {url}: its database driver is not installed ({driver})") from None
     except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserInputError(f"--storage {url}: cannot open the Optuna storage ({reason[:200]})") from None
     return storage
 
 
+def open_journal(path: str, create: bool = True) -> JournalStorage:
+    """The journal file's storage; ``create=False`` (reports) refuses a missing file rather than
+    leave an empty one behind."""
+    if not create and not Path(path).is_file():
+        raise UserInputError(f"--storage {path}: no such journal file")
+    try:
+        return JournalStorage(JournalFileBackend(path))
+    except OSError as exc:
+        raise UserInputError(f"--storage {path}: cannot open the journal file ({exc.strerror})") from None
+
+
 @contextmanager
 def _creation_lock(url: str) -> Iterator[None]:
     """Two workers starting at once on a new SQLite file would both create its schema."""
-    if not url.startswith("sqlite:///"):
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         yield
         return
-    db = Path(url[len("sqlite:///"):])
-    db.parent.mkdir(parents=True, exist_ok=True)
+    db = Path(parsed.database)
     with open(db.with_name(db.name + ".lock"), "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -105,7 +165,7 @@ def finished_count(study: optuna.Study) -> int:
     return len(finished(study))
 
 
-def stored_study(storage: RDBStorage, name: str) -> tuple[dict, int] | None:
+def stored_study(storage: BaseStorage, name: str) -> tuple[dict, int] | None:
     """An existing study's user attrs and finished-trial count, read without creating the study
     (None if there is no such study yet), so a run can refuse to resume it before any work."""
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,8 +101,12 @@ def make_sampler(seed: int, n_trials: int):
 
 def open_study(storage, name: str, multi: bool, seed: int, n_trials: int) -> optuna.Study:
     directions = ["maximize", "maximize"] if multi else ["maximize"]
-    return optuna.create_study(storage=storage, study_name=name, sampler=make_sampler(seed, n_trials),
-                               directions=directions, load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=name, sampler=make_sampler(seed, n_trials),
+                                directions=directions, load_if_exists=True)
+    # a worker killed after the others used up the budget left its trial RUNNING, and no trial would
+    # start to fail it by its stale heartbeat: fail it now, so its retry is queued and the budget counts it
+    optuna.storages.fail_stale_trials(study)
+    return study
 
 
 def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:

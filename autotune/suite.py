@@ -38,13 +38,16 @@ class SuiteRecord:
     heldout_confirmed: bool | None = None
     refused: str | None = None  # None, or the one-line reason nothing was shipped
     published: Published | None = None
+    # the speed-ups re-timed beside the pick in this many rounds (SweepOutcome); None: stored figures
+    retimed_rounds: int | None = None
 
     @classmethod
     def from_outcome(cls, o: SweepOutcome) -> "SuiteRecord":
         return cls(task=o.task, metric=o.metric, run_dir=o.run_dir, trivial_kind=o.trivial_kind,
                    trivial_heldout=o.trivial_heldout, teacher_heldout=o.teacher_heldout, pick_heldout=o.pick_heldout,
                    speedup_vs_baseline=o.speedup_vs_baseline, speedup_vs_int8_teacher=o.speedup_vs_int8_teacher,
-                   heldout_confirmed=o.heldout_confirmed, refused=o.refused, published=published(o.task))
+                   heldout_confirmed=o.heldout_confirmed, refused=o.refused, published=published(o.task),
+                   retimed_rounds=o.retimed_rounds)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -183,7 +186,9 @@ def prepare(args: argparse.Namespace) -> list[tuple[TaskEntry, Any]]:
     for t in tasks:
         config = config_from_args(args, task=t.entry if t.entry.endswith(".json") else t.name,
                                   run_dir=str(suite_dir / t.name), cache_dir=cache_dir)
-        Sweep(config)  # its own option checks (trials, budgets), still before any work
+        # its own option checks, and its data, teacher and space read: a bad byte in the last task's
+        # file is refused before the first task trains for an hour
+        Sweep(config).check_inputs()
         out.append((t, config))
     return out
 

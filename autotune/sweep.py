@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -94,6 +95,38 @@ def _judged_fields(held: dict[str, Any]) -> dict[str, Any]:
             "beats_trivial": held.get("beats_trivial")}
 
 
+def check_options(config: SweepConfig) -> None:
+    """The options' own values, refused in one line before anything is read, created or trained."""
+    for option, value, ok, what in (
+            ("--p99-limit-ms", config.p99_limit_ms, lambda v: v > 0, "a positive number of milliseconds"),
+            ("--eval-limit", config.eval_limit, lambda v: v >= 1, "1 or more rows"),
+            ("--heartbeat", config.heartbeat_s, lambda v: v >= 1, "1 or more seconds"),
+            ("--confirm-top", config.confirm_top, lambda v: v >= 0, "0 or more trials")):
+        if value is not None and not ok(value):  # NaN fails every comparison, so it is refused too
+            raise UserInputError(f"{option} {value:g}: must be {what}")
+    if not 0.0 < config.holdout_fraction < 1.0:
+        raise UserInputError(f"--holdout-fraction {config.holdout_fraction:g}: must be between 0 and 1 (e.g. 0.5)")
+    for option, value in (("--run-dir", config.run_dir), ("--cache-dir", config.cache_dir)):
+        if value is not None:
+            writable_dir(option, Path(value))
+    if config.storage:
+        from autotune.storage import check_url
+
+        check_url(config.storage)
+
+
+def writable_dir(option: str, path: Path) -> None:
+    """A folder that exists or can be made: not a file, nor under one (else the first write would
+    fail with another option's name in the message, or after an hour of training)."""
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserInputError(f"{option} {path}: {'is' if p == path else f'{p} is'} a file, not a folder")
+            if not os.access(p, os.W_OK | os.X_OK):
+                raise UserInputError(f"{option} {path}: {p} is not writable")
+            return
+
+
 class Sweep:
     """The pieces of a sweep, each a method so tests and commands can use them alone."""
 
@@ -116,6 +149,7 @@ class Sweep:
                 raise UserInputError(f"{option} {value:g}: must be a positive number of seconds (inf: no limit)")
         self.time_budget_s = None if math.isinf(budget) else budget  # inf: --n-trials alone ends the sweep
         self.timeout_s = None if config.timeout_s is None or math.isinf(config.timeout_s) else config.timeout_s
+        check_options(config)
 
     # ------------------------------------------------------------ checks before work
 
@@ -141,12 +175,23 @@ class Sweep:
         return cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size
 
     def check(self):
-        """Every refusal that needs no training: storage, space, cores, recipe, data."""
+        """Every refusal that needs no training: inputs, then the storage (the first thing created)."""
         from autotune.storage import open_storage
+
+        data, shape = self.check_inputs()
+        storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
+        self.check_resume(storage)
+        return storage, data, shape
+
+    def check_inputs(self):
+        """Recipe, teacher, space, cores and data, read and refused before anything is created:
+        (task data, teacher shape)."""
         from autotune.commands.common import load_data
-
         from autotune.teacher_head import finetuned_for
+        from compress.models import check_model_dir
 
+        self.base_recipe().check()
+        check_model_dir(self.base_recipe().teacher, "--teacher")
         layers, heads, ffn = self.teacher_shape()
         self.space.validate(layers, heads, ffn, self.hardware.physical_cores, self.config.oversubscribe)
         data = load_data(self.config.custom_task or self.config.task, self.config.data_dir, self.config.seed,
@@ -155,11 +200,8 @@ class Sweep:
         # teacher_epochs given in the recipe: the user said whether to fine-tune
         self._finetuned = bool(teacher) and "teacher_epochs" not in self.config.recipe and \
             finetuned_for(teacher, data.spec)
-        recipe = self.base_recipe()
-        recipe.check()
-        storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
-        self.check_resume(storage)
-        return storage, data, (layers, heads, ffn)
+        self.base_recipe().check()
+        return data, (layers, heads, ffn)
 
     def check_resume(self, storage) -> None:
         """A study resumed with finished trials must go on as it began: same hardware, same
@@ -246,22 +288,32 @@ class Sweep:
         return limit_rows(rows, self.config.eval_limit) if split == "dev" else rows
 
     def references(self, study, data) -> dict[str, Any]:
-        """Teacher score and the out-of-the-box baseline, measured once per study and stored."""
+        """Teacher score and the out-of-the-box baseline, measured once per study and stored. One
+        timed while the machine was busy is re-timed before it is used, a resumed study's too: a
+        figure low by others' load would inflate every speed-up over it."""
+        from autotune.retime import BASELINE, unbusy
         from autotune.runtime import Runtime
 
-        if "references" in study.user_attrs and not self.config.remeasure_references:
-            return study.user_attrs["references"]
         teacher = self.base_recipe()
-        baseline_rt = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances=1, threads=None)
-        int8_rt = Runtime(engine="ort-int8", padding="dynamic", batch_size=1, instances=1,
-                          threads=self.hardware.physical_cores)
-        log.info("measuring the references: the teacher as %s (out-of-the-box) and as %s", baseline_rt.label, int8_rt.label)
-        base, built = self.evaluate(data, teacher, baseline_rt)
-        int8, _ = self.evaluate(data, teacher, int8_rt)
-        refs = {"teacher_model_dir": str(built.model_dir), "teacher_recipe": teacher.to_dict(),
-                "teacher_metrics": dict(built.metrics), "baseline": base, "teacher_ort_int8": int8,
-                "trivial": self.trivial(data, "dev").to_dict(), "notes": list(data.notes)}
-        study.set_user_attr("references", refs)
+        stored = study.user_attrs.get("references")
+        if stored and not self.config.remeasure_references:
+            refs = dict(stored)
+        else:
+            int8_rt = Runtime(engine="ort-int8", padding="dynamic", batch_size=1, instances=1,
+                              threads=self.hardware.physical_cores)
+            log.info("measuring the references: the teacher as %s (out-of-the-box) and as %s", BASELINE.label,
+                     int8_rt.label)
+            base, built = self.evaluate(data, teacher, BASELINE)
+            int8, _ = self.evaluate(data, teacher, int8_rt)
+            refs = {"teacher_model_dir": str(built.model_dir), "teacher_recipe": teacher.to_dict(),
+                    "teacher_metrics": dict(built.metrics), "baseline": base, "teacher_ort_int8": int8,
+                    "trivial": self.trivial(data, "dev").to_dict(), "notes": list(data.notes)}
+        for key, what in (("baseline", "the out-of-the-box baseline"), ("teacher_ort_int8", "the ORT-int8 teacher")):
+            if refs.get(key):  # at the runtime it was stored with
+                rt = Runtime.from_dict(refs[key]["runtime"])
+                refs[key] = unbusy(what, refs[key], lambda rt=rt: self.evaluate(data, teacher, rt)[0])
+        if refs != stored:
+            study.set_user_attr("references", refs)
         return refs
 
     def anchors(self, teacher_layers: int) -> list[dict[str, Any]]:
@@ -413,7 +465,7 @@ class Sweep:
             log.warning("%s; no deployment config written", confirmation["refused"])
             self.write_outcome(outcome, refused=confirmation["refused"])
             return {"study": cfg.name, "best": None, "refused": confirmation["refused"]}
-        return self.ship(study, best, held_m, confirmation, refs, metric, outcome)
+        return self.ship(study, best, held_m, confirmation, refs, metric, outcome, data=data)
 
     def search(self, study, data, shape, teacher_score: float, floor: float, metric: str, multi: bool):
         """The Optuna study under the floor; the feasible trials, fastest first."""
@@ -444,37 +496,58 @@ class Sweep:
         log.info("search %s in %.0f s", "stopped by a signal" if stop.requested else "finished", time.monotonic() - t0)
         return S.ranked_feasible(study)
 
-    def ship(self, study, best, held: dict[str, Any], confirmation, refs, metric: str, outcome: dict[str, Any]):
-        """The deployment config of the confirmed pick, and the sweep's outcome."""
+    def ship(self, study, best, held: dict[str, Any], confirmation, refs, metric: str, outcome: dict[str, Any],
+             *, data):
+        """The deployment config of the confirmed pick, its speed-ups re-timed beside the pick, and
+        the sweep's outcome."""
         from autotune.deploy import deploy_config
         from autotune.trust import resolution_note
         from compress.intervals import Interval
 
         cfg = self.config
+        retimed = self.retime_pick(data, best)
         config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
                                storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric,
-                               confirmation=confirmation)
+                               confirmation=confirmation, retimed=retimed)
         out = self.run_dir / "deploy" / f"{cfg.task}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(config.to_json())
         log.info("best: trial %d, %s %.4f (held-out %.4f), %.1f ex/s → %s", best.number, metric,
                  config.dev_score, config.heldout_score, config.throughput, out)
+        log.info("%s", retimed.describe(config.stored_speedup_over_baseline, config.stored_speedup_over_int8_teacher))
         diff = Interval.from_dict(held["vs_teacher"]) if held.get("vs_teacher") else None
         margin = (cfg.floor.below_teacher or 0) / 100 if cfg.floor.absolute is None else None
         note = resolution_note(diff, margin, self._task_spec) if diff else None
         if note:
             log.warning("%s", note)
             outcome["notes"] += (note,)
-        int8 = (refs.get("teacher_ort_int8") or {}).get("throughput")
         pick_search = (best.user_attrs["measurement"].get("intervals") or {}).get(metric)
         self.write_outcome(
             outcome, pick_trial=best.number, pick_throughput=config.throughput,
             pick_search=Interval.from_dict(pick_search) if pick_search else None,
             pick_heldout=Interval.from_dict(held["interval"]) if held.get("interval") else None,
-            pick_minus_teacher=diff, speedup_vs_baseline=config.speedup,
-            speedup_vs_int8_teacher=config.throughput / int8 if int8 else None,
+            pick_minus_teacher=diff, speedup_vs_baseline=config.speedup_over_baseline,
+            speedup_vs_int8_teacher=config.speedup_over_int8_teacher, retimed_rounds=retimed.rounds,
+            stored_speedup_vs_baseline=config.stored_speedup_over_baseline,
+            stored_speedup_vs_int8_teacher=config.stored_speedup_over_int8_teacher,
             heldout_confirmed=config.heldout_confirmed, deploy_config=str(out))
         return {"study": cfg.name, "best": config.to_dict(), "path": str(out)}
+
+    def retime_pick(self, data, best):
+        """The pick, the out-of-the-box baseline and the ORT-int8 teacher at the pick's runtime timed
+        beside each other (autotune/retime.py) on the first retime.ROWS search rows: a Retimed."""
+        from autotune import study as S
+        from autotune.retime import ROWS, retime, rounds_for
+        from autotune.runtime import Runtime
+        from autotune.studies import limit_rows
+        from compress.pipeline import build
+        from compress.recipe import Recipe
+
+        pick = build(Recipe.from_dict(best.user_attrs[S.ATTR_RECIPE]), data, self.cache_dir)  # cached
+        teacher = build(self.base_recipe(), data, self.cache_dir)
+        return retime(Path(pick.model_dir), Path(teacher.model_dir), limit_rows(self.rows(data, "dev"), ROWS),
+                      data.spec, Runtime.from_dict(best.user_attrs[S.ATTR_RUNTIME]), self.cache_dir,
+                      rounds_for(self.preset.measure_repeats))
 
     def write_outcome(self, fields: dict[str, Any], **more) -> None:
         from autotune.outcome import SweepOutcome

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from compress.baselines import TrivialBaseline, trivial_baseline
+from compress.baselines import TrivialBaseline
 from compress.errors import UserInputError
 from compress.intervals import Interval, bootstrap, bounds, interval, paired_difference, unit_stats
 from compress.tasks import Example, TaskSpec

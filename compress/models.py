@@ -44,6 +44,37 @@ def resolve(source: str | os.PathLike | None) -> str:
     return text
 
 
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_TOKENIZER = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def check_model_dir(source: str | os.PathLike | None, option: str = "model") -> None:
+    """A local model folder that ``from_pretrained`` will read, checked before any work: a missing or
+    corrupt config, weights or tokenizer would otherwise stop a run after training, with a traceback."""
+    from compress.readers import read_json_object
+
+    if source is None or str(source) in (PACKAGED, "packaged", "default"):
+        return
+    text = str(source)
+    path = Path(text).expanduser()
+    if not path.exists():
+        if text.startswith((".", "/", "~")) or text.count("/") > 1:
+            raise UserInputError(f"{option} {text}: no such folder")
+        return  # a hub id, read when loaded
+    if not path.is_dir():
+        raise UserInputError(f"{option} {text}: is a file, expected a model folder")
+    if not (path / "config.json").is_file():
+        raise UserInputError(f"{option} {text}: not a model folder (no config.json in it)")
+    config = read_json_object(path / "config.json")
+    if "model_type" not in config:
+        raise UserInputError(f"{path / 'config.json'}: not a transformers model config (no 'model_type')")
+    if not any((path / w).is_file() for w in _WEIGHTS):
+        raise UserInputError(f"{option} {text}: no weights in it ({' or '.join(_WEIGHTS[:2])})")
+    if not any((path / t).is_file() for t in _TOKENIZER):
+        raise UserInputError(f"{option} {text}: no tokenizer in it (tokenizer.json or vocab.txt); save the "
+                             f"tokenizer beside the model (tokenizer.save_pretrained)")
+
+
 def load_tokenizer(source: str | os.PathLike | None = None):
     from transformers import AutoTokenizer
 

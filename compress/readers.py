@@ -1,11 +1,14 @@
-"""Readers for the official GLUE/SuperGLUE file layouts and custom CSV/TSV/JSONL files.
+"""Readers for the official GLUE/SuperGLUE file layouts, custom CSV/TSV/JSONL files and JSON inputs.
 
 Every record carries its file and line number so that bad input can be reported as
-``file:line: what is wrong`` instead of a traceback.
+``file:line: what is wrong`` instead of a traceback. Files exported by spreadsheets are taken as
+they are (a UTF-8 byte-order mark, CRLF line ends, blank lines at the end); anything that is not
+UTF-8 is refused with its line and byte, since guessing an encoding would silently change the text.
 """
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -39,7 +42,7 @@ class Record:
 def read_jsonl(path: Path) -> list[Record]:
     path = Path(path)
     out: list[Record] = []
-    with _open(path) as fh:
+    with io.StringIO(read_text(path), newline="") as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -66,14 +69,18 @@ def read_delimited(
     """
     path = Path(path)
     out: list[Record] = []
-    with _open(path) as fh:
+    with io.StringIO(read_text(path), newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter, quoting=quoting)
         rows: Iterator[list[str]] = iter(reader)
         if header:
             try:
-                names = [c.lstrip("\ufeff").strip() for c in next(rows)]
+                names = [c.strip() for c in next(rows)]
             except StopIteration:
                 raise UserInputError(f"{path}: empty file, expected a header line") from None
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise UserInputError(f"{path}:1: column {twice[0]!r} appears {names.count(twice[0])} times in the "
+                                     f"header; give each column its own name")
         else:
             if not columns:
                 raise ValueError("header-less file needs column names")
@@ -82,9 +89,10 @@ def read_delimited(
             lineno = reader.line_num
             if not row or all(not c.strip() for c in row):
                 continue
-            if len(row) < len(names):
+            if len(row) != len(names):  # a stray delimiter shifts every field after it
                 raise UserInputError(
                     f"{path}:{lineno}: expected {len(names)} fields ({', '.join(names)}), found {len(row)}"
+                    + ("; a field holds an unquoted delimiter?" if len(row) > len(names) else "")
                 )
             out.append(Record(path, lineno, dict(zip(names, row))))
     return out
@@ -103,7 +111,41 @@ def read_table(path: Path) -> list[Record]:
     raise UserInputError(f"{path}: unknown data format {suffix!r}; use .csv, .tsv or .jsonl")
 
 
-def _open(path: Path):
-    if not path.is_file():
-        raise UserInputError(f"{path}: no such file")
-    return open(path, encoding="utf-8-sig", newline="")
+def read_text(path: str | Path, option: str | None = None) -> str:
+    """A file's text, strictly UTF-8 (a leading byte-order mark dropped); one line naming the file,
+    the line and the byte otherwise. ``option``: the command-line option that named the file."""
+    path = Path(path)
+    where = f"{option} {path}" if option else str(path)
+    if path.is_dir():
+        raise UserInputError(f"{where}: is a folder, expected a file")
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UserInputError(f"{where}: no such file") from None
+    except OSError as exc:
+        raise UserInputError(f"{where}: cannot be read ({exc.strerror})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserInputError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {column}); save the file as "
+            f"UTF-8 (e.g. iconv -f latin1 -t utf-8 {path.name})") from None
+
+
+def read_json(path: str | Path, option: str | None = None) -> Any:
+    """A JSON file's value, or one line: the file (and option), the line and column, the parser's reason."""
+    text = read_text(path, option)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserInputError(f"{path}:{exc.lineno}:{exc.colno}: malformed JSON ({exc})") from None
+
+
+def read_json_object(path: str | Path, option: str | None = None) -> dict[str, Any]:
+    """A JSON file holding one object (a spec, a recipe, a config)."""
+    value = read_json(path, option)
+    if not isinstance(value, dict):
+        raise UserInputError(f"{path}: expected a JSON object {{...}}, found a {type(value).__name__}")
+    return value

@@ -26,6 +26,27 @@ _NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": 
                "teacher_restarts": 1, "kd_min_steps": 0}
 
 
+_TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string",
+               "int | None": "a whole number or null", "float | None": "a number or null",
+               "str | None": "a string or null"}
+
+
+def _of_type(value: Any, kind: str) -> bool:
+    """A JSON value against a field's annotation (a string here): a recipe from a file must fail in
+    one line, not with a TypeError from the first comparison that meets a string."""
+    if value is None:
+        return "None" in kind
+    if isinstance(value, bool):
+        return "bool" in kind
+    if "float" in kind:
+        return isinstance(value, (int, float))
+    if "int" in kind:
+        return isinstance(value, int)
+    if "bool" in kind:
+        return False
+    return isinstance(value, str)  # str and the Literal choices, which check() names
+
+
 @dataclass(frozen=True)
 class Recipe:
     task: str
@@ -103,6 +124,9 @@ class Recipe:
             raise UserInputError(f"recipe: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
         if "task" not in data:
             raise UserInputError("recipe: field 'task' is required")
+        for f in fields(cls):
+            if f.name in data and not _of_type(data[f.name], str(f.type)):
+                raise UserInputError(f"recipe: {f.name} {json.dumps(data[f.name])}: expected {_TYPE_WORDS.get(str(f.type), f.type)}")
         recipe = cls(**data)
         recipe.check()
         return recipe

@@ -242,15 +242,26 @@ def _read(spec: TaskSpec, path: Path) -> list[Record]:
     return read_delimited(path, "\t")
 
 
-def rows_from_records(spec: TaskSpec, records: Iterable[Record]) -> tuple[Example, ...]:
+def rows_from_records(spec: TaskSpec, records: Iterable[Record], labelled: bool = False,
+                      where: str | Path = "") -> tuple[Example, ...]:
+    """The task's rows; ``labelled``: a split that must carry a label on every row (train, dev).
+    Such a split read without its labels would otherwise pass as unlabelled and, for want of a train
+    split, train the teacher on dev rows: a labelled split that lost its labels is an error."""
     out: list[Example] = []
     for rec in records:
         try:
-            out.extend(spec.build(rec, spec))
+            rows = spec.build(rec, spec)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, UserInputError):
                 raise
             raise UserInputError(f"{rec.path}:{rec.line}: malformed {spec.name} record ({type(exc).__name__}: {exc})") from None
+        if labelled and any(ex.label is None for ex in rows):
+            columns = ", ".join(repr(k) for k in rec.data)
+            raise UserInputError(f"{rec.path}:{rec.line}: no label in a labelled split (the label is missing or "
+                                 f"empty; columns found: {columns}); restore the file's labels")
+        out.extend(rows)
+    if labelled and not out:
+        raise UserInputError(f"{where or 'task ' + spec.name}: no rows (a train or dev file needs labelled rows)")
     return tuple(out)
 
 
@@ -267,7 +278,8 @@ def load_task(name: str | TaskSpec, data_dir: str | Path | None = None) -> TaskD
     folder = task_dir(spec, data_dir)
     if folder is None:
         raise UserInputError(f"task {spec.name}: no {spec.benchmark}/{spec.folder} folder under {data_dir}")
-    splits = {s: rows_from_records(spec, _read(spec, folder / f)) for s, f in spec.files.items() if (folder / f).is_file()}
+    splits = {s: rows_from_records(spec, _read(spec, folder / f), labelled=s != "test", where=folder / f)
+              for s, f in spec.files.items() if (folder / f).is_file()}
     return TaskData(spec, splits, str(folder.resolve()))  # one spelling: cache keys include it
 
 

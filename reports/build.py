@@ -55,6 +55,23 @@ def _refs_text(res: TaskResults) -> str:
     return "References — " + "; ".join(parts) + "." if parts else "No references stored."
 
 
+def _speedup_text(o) -> str:
+    """The outcome's speed-ups, saying how they were timed."""
+    if not o.speedup_vs_baseline:
+        return ""
+    if o.retimed_rounds:
+        stored = "".join(f"{sep}{x:.{n}f}×{what}" for sep, x, n, what in (
+            ("; stored trial figures ", o.stored_speedup_vs_baseline, 1, ""),
+            (", ", o.stored_speedup_vs_int8_teacher, 2, " the batch-1 int8 reference")) if x)
+        return (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline"
+                + (f", {o.speedup_vs_int8_teacher:.2f}× the ORT int8 teacher at the pick's runtime"
+                   if o.speedup_vs_int8_teacher else "")
+                + f" (re-timed beside the pick, median of {o.retimed_rounds} rounds{stored})")
+    return (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline"
+            + (f", {o.speedup_vs_int8_teacher:.2f}× the batch-1 ORT int8 teacher" if o.speedup_vs_int8_teacher else "")
+            + " (stored trial figures)")
+
+
 def trust_text(res: TaskResults) -> list[str]:
     """Is the model behind the speed-up any good: trivial baseline, teacher and pick held out,
     each with its 95% interval, and the refusal if nothing was shipped (outcome.json)."""
@@ -69,9 +86,7 @@ def trust_text(res: TaskResults) -> list[str]:
         diff = o.pick_minus_teacher
         lines.append(f"Pick (trial {o.pick_trial}): search {ci(o.pick_search)}, held-out {ci(o.pick_heldout)}"
                      + (f"; pick − teacher on the same held-out rows {diff.describe()}" if diff else "")
-                     + (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline" if o.speedup_vs_baseline else "")
-                     + (f", {o.speedup_vs_int8_teacher:.2f}× the ORT int8 teacher" if o.speedup_vs_int8_teacher else "")
-                     + ".")
+                     + _speedup_text(o) + ".")
     if o.refused:
         lines.append(f"REFUSED — nothing shipped: {o.refused}.")
     return lines + [f"Note: {n}" for n in o.notes if n not in res.references.get("notes", [])]

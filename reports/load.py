@@ -16,7 +16,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.outcome import SweepOutcome
-from autotune.storage import fail_reason, spent_time, used_budget
+from autotune.storage import fail_reason, is_journal, open_journal, spent_time, used_budget
 from compress.errors import UserInputError
 from reports.length import TIME_FORMAT
 
@@ -64,15 +64,10 @@ class TaskResults:
 
 
 def read_json(path: Path, what: str) -> Any:
-    """A JSON file, or one line saying why it cannot be read."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserInputError(f"{what} {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{what} {path}: cannot read it ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
+    """A JSON file, or one line saying why it cannot be read (compress/readers.py, for every input)."""
+    from compress.readers import read_json as read
+
+    return read(path, what)
 
 
 def default_storage(run_dir: Path) -> str:
@@ -88,6 +83,8 @@ def default_storage(run_dir: Path) -> str:
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
+    if is_journal(url):  # a journal file (autotune/storage.py), never created here
+        return open_journal(url, create=False)
     if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
         raise UserInputError(f"--storage {url}: no such database file")  # never create an empty one
     try:

@@ -29,8 +29,9 @@ def points(i: Interval | None) -> str:
     return f"{100 * i.value:.1f} (95% {100 * i.low:.1f}–{100 * i.high:.1f}, n={i.units})"
 
 
-def times(x: float | None) -> str:
-    return NONE if x is None else f"{x:.1f}×"
+def times(x: float | None, stored: str = "") -> str:
+    """A ratio; ``stored`` marks one not re-timed beside the pick (a record from before that)."""
+    return NONE if x is None else f"{x:.1f}×" + (f" ({stored})" if stored else "")
 
 
 def cited(value: float | None) -> str:
@@ -51,7 +52,8 @@ def row(task: str, r: SuiteRecord | None) -> list[str]:
     trivial = NONE if r.trivial_heldout is None else f"{r.trivial_kind or 'trivial'}: {points(r.trivial_heldout)}"
     pub = r.published or Published(r.task)
     return [r.task, r.metric, trivial, points(r.teacher_heldout), points(r.pick_heldout),
-            times(r.speedup_vs_baseline), times(r.speedup_vs_int8_teacher), verdict(r),
+            times(r.speedup_vs_baseline, "" if r.retimed_rounds else "stored"),
+            times(r.speedup_vs_int8_teacher, "" if r.retimed_rounds else "stored, int8 at batch 1"), verdict(r),
             cited(pub.teacher_dev), cited(pub.reference)]
 
 
@@ -65,10 +67,14 @@ def section(suite: Suite) -> Section:
     return Section("Suite: one sweep per task", (
         Table(f"Suite ({suite.preset} preset): {done} of {len(suite.tasks)} tasks run", frame(suite)),
         "Scores in points (0-100) on each task's held-out dev rows, which the search never saw, with 95% "
-        "bootstrap intervals (n rows, or groups for grouped tasks). × baseline: the pick's throughput over the "
-        "teacher out of the box (PyTorch fp32, padded, batch 1); × int8 teacher: over the teacher quantised to int8 "
-        "in onnxruntime at batch 1 (the references stored with each study). A refusal is a result: nothing was "
-        "shipped for that task, for the reason given.",
+        "bootstrap intervals (n rows, or groups for grouped tasks). The speed-ups are re-timed beside the pick at "
+        "the end of each sweep: the pick, the baseline and the int8 teacher timed in interleaved rounds, the median "
+        "of the per-round ratios (outcome.json keeps the stored trial figures beside). × baseline: the pick's "
+        "throughput over the teacher out of the box (PyTorch fp32, padded, batch 1); × int8 teacher: over the "
+        "teacher quantised to int8 in onnxruntime at the pick's own runtime (batch, instances × threads). A figure "
+        "marked (stored) comes from a sweep before re-timing: the trial's stored throughput over the study's stored "
+        "references, the int8 one at batch 1. A refusal is a result: nothing was shipped for that task, for the "
+        "reason given.",
         f"Published columns are cited facts, not measurements of this run (another teacher, other hardware, the "
         f"full dev split; metric as the paper reports it): '{TABLE1}'; '{TABLE4}'. {NONE}: not known here.",
         "Each task's own report: TASK/report/report.html in the suite folder (run_sweep.py report --run SUITE_DIR/TASK).",

@@ -72,12 +72,23 @@ def best_row(res: TaskResults, usd_per_hour: float) -> dict[str, Any] | None:
         "heldout": d.get("heldout_score") if from_deploy else None,
         "teacher_heldout": d.get("teacher_heldout_score") if from_deploy else None,
         "confirmed": _confirmed(d.get("heldout_confirmed")) if from_deploy else "n/a",
-        "speedup": tput / base if base else None,
+        **_speedups(d if from_deploy else {}, tput, base),
         "usd": usd_per_100m(tput, usd_per_hour),
         "energy_1k": energy * 1000 if energy is not None and not pd.isna(energy) else None,
         "energy_method": energy_method(c["energy_measured"], c["energy_method"]),
         "source": "deploy config" if from_deploy else "best feasible trial (no deploy config)",
     }
+
+
+def _speedups(deploy: dict[str, Any], tput: float, base: float | None) -> dict[str, Any]:
+    """Re-timed beside the pick where its deploy config holds that (autotune/retime.py), else stored."""
+    from autotune.retime import Retimed
+
+    if deploy.get("retimed"):
+        r = Retimed.from_dict(deploy["retimed"])
+        return {"speedup": r.over_baseline, "int8x": r.over_int8_teacher,
+                "speedup_how": f"re-timed beside the pick ({r.rounds} rounds, median)"}
+    return {"speedup": tput / base if base else None, "int8x": None, "speedup_how": "stored trial figures"}
 
 
 def _confirmed(flag: Any) -> str:
@@ -93,7 +104,9 @@ def best_recipes(results: Iterable[TaskResults], usd_per_hour: float) -> pd.Data
         "throughput": ("throughput (ex/s)", num(".1f")), "p50": ("p50 (ms)", num(".2f")),
         "p99": ("p99 (ms)", num(".2f")), "dev": ("dev", num(".4f")), "heldout": ("held-out", num(".4f")),
         "teacher_heldout": ("teacher held-out", num(".4f")), "confirmed": ("meets the floor held out", text),
-        "speedup": ("speed-up vs out-of-the-box", num(".2f")), "usd": ("USD / 100M queries", num(".2f")),
+        "speedup": ("speed-up vs out-of-the-box", num(".2f")),
+        "int8x": ("× ORT-int8 teacher at the same runtime", num(".2f")), "speedup_how": ("speed-ups from", text),
+        "usd": ("USD / 100M queries", num(".2f")),
         "energy_1k": ("energy / 1,000 queries (J)", num(".1f")), "energy_method": ("energy method", text),
         "source": ("from", text),
     })

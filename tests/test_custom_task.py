@@ -46,7 +46,7 @@ def test_bad_specs_are_one_line(tmp_path):
     with pytest.raises(UserInputError, match=r"train\.csv:2: missing column 'text'; columns found: 'review', 'stars', 'verdict'"):
         load_custom(bad)
     (tmp_path / "broken.json").write_text('{"name": "x",\n  oops}')
-    with pytest.raises(UserInputError, match=r"broken\.json:2: malformed JSON"):
+    with pytest.raises(UserInputError, match=r"broken\.json:2:3: malformed JSON"):
         CustomTaskSpec.from_file(tmp_path / "broken.json")
 
 

@@ -201,7 +201,7 @@ def test_bad_input_is_one_line(tmp_path, run_dir):
         load_run(empty, f"sqlite:///{tmp_path / 'e.db'}")
     bad = tmp_path / "table2.json"
     bad.write_text("{\n oops")
-    with pytest.raises(UserInputError, match=r"table2.json:2: malformed JSON"):
+    with pytest.raises(UserInputError, match=r"table2.json:2:\d+: malformed JSON"):
         write(Inputs(run_dir=run_dir, out_dir=tmp_path / "out", table2=bad))
     assert main(["report", "--run", str(tmp_path / "nope")]) == 2
     assert main(["report", "--run", str(run_dir), "--study", "sst2-quick", "--out", str(tmp_path / "o")]) == 0

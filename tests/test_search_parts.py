@@ -51,7 +51,7 @@ def test_floor_rules():
 def test_unreachable_storage_is_refused_with_one_line(tmp_path):
     with pytest.raises(UserInputError, match=r"--storage postgresql://nobody@127.0.0.1:1/x: cannot open the Optuna storage .*refused"):
         open_storage("postgresql://nobody@127.0.0.1:1/x", tmp_path)
-    with pytest.raises(UserInputError, match="--storage sqlite:////proc/no/such/study.db: cannot open"):
+    with pytest.raises(UserInputError, match="--storage sqlite:////proc/no/such/study.db: folder /proc/no/such does not exist"):
         open_storage("sqlite:////proc/no/such/study.db", tmp_path)
 
 

@@ -4,7 +4,6 @@ the pipeline's significance-drop recipe builds a shallower model with its own sc
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -22,16 +22,20 @@ RECIPE = {"teacher_epochs": 1, "max_train_examples": 200, "kd_epochs": 1, "redis
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory, tokenizer):
     """A tiny random BERT teacher (with the packaged tokenizer) and a shared artifact cache."""
+    return tiny_root(tmp_path_factory.mktemp("sweep"), tokenizer, RECIPE)
+
+
+def tiny_root(root: Path, tokenizer, recipe: dict) -> Path:
+    """``root/teacher`` (tiny, random, seeded) and ``root/recipe.json``, for sweeps on real processes."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
-    root = tmp_path_factory.mktemp("sweep")
     torch.manual_seed(0)
     cfg = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
                      intermediate_size=64, max_position_embeddings=128, num_labels=2)
     BertForSequenceClassification(cfg).save_pretrained(root / "teacher")
     tokenizer.save_pretrained(root / "teacher")
-    (root / "recipe.json").write_text(json.dumps(RECIPE))
+    (root / "recipe.json").write_text(json.dumps(recipe))
     return root
 
 

@@ -25,10 +25,15 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotune.studies import ablation
 
+    from compress.models import check_model_dir
+
     inp = prepare_input(args)
-    pruned = model_dir(args.pruned, inp) if args.pruned else None
-    ablation(inp, model_dir(args.teacher, inp), model_dir(args.student, inp), pruned, args.usd_per_hour,
-             pick=_pick(args.pick) if args.pick else None)
+    for option in ("--teacher", "--student", "--pruned"):  # all read before the first is built on
+        check_model_dir(getattr(args, option[2:]), option)
+    pick = _pick(args.pick) if args.pick else None
+    pruned = model_dir(args.pruned, inp, "--pruned") if args.pruned else None
+    ablation(inp, model_dir(args.teacher, inp, "--teacher"), model_dir(args.student, inp, "--student"), pruned,
+             args.usd_per_hour, pick=pick)
     print((Path(inp.out_dir) / "ablation.md").read_text())
     return 0
 

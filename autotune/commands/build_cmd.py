@@ -50,14 +50,12 @@ def _value(name: str, text: str, kind: str):
 
 
 def recipe_from_args(args: argparse.Namespace):
+    from compress.readers import read_json_object
     from compress.recipe import Recipe
 
     data: dict = {}
     if args.recipe:
-        path = Path(args.recipe)
-        if not path.is_file():
-            raise UserInputError(f"--recipe {path}: no such file")
-        data = Recipe.from_json(path.read_text()).to_dict()
+        data = Recipe.from_dict(read_json_object(args.recipe, "--recipe")).to_dict()
     for f in fields(Recipe):
         text = getattr(args, f"r_{f.name}", None)
         if text is not None:
@@ -70,11 +68,17 @@ def recipe_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from autotune.sweep import writable_dir
+    from compress.models import check_model_dir
     from compress.pipeline import build
 
     recipe = recipe_from_args(args)
     if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
         raise UserInputError(f"--holdout-fraction {args.holdout_fraction}: must be between 0 and 1")
+    check_model_dir(recipe.teacher, "--teacher")
+    if recipe.student_init:
+        check_model_dir(recipe.student_init, "--student-init")
+    writable_dir("--cache", Path(args.cache))
     data = load_task_source(args, recipe.task)
     if args.holdout_fraction is not None:
         data = search_split(data, recipe.seed, args.holdout_fraction)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
@@ -17,8 +20,15 @@ def run(args: argparse.Namespace) -> int:
     from autotune.deploy import find_configs, pick
     from autotune.hardware import detect
 
-    chosen = pick(find_configs([Path(p) for p in args.results]), args.task, detect().hash)
+    from autotune.sweep import writable_dir
+
     if args.out:
+        writable_dir("--out", Path(args.out).parent)
+    chosen = pick(find_configs([Path(p) for p in args.results]), args.task, detect().hash)
+    log.info("%s: trial %d, %.1f ex/s stored = %s", chosen.task, chosen.trial, chosen.throughput,
+             chosen.describe_speedup())  # on stderr: stdout is the config
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(chosen.to_json())
     else:
         print(chosen.to_json())

@@ -36,16 +36,26 @@ def prepare_input(args: argparse.Namespace):
         raise UserInputError(f"--limit must be at least 1, got {args.limit}")
     if args.repeats < 1:
         raise UserInputError(f"--repeats must be at least 1, got {args.repeats}")
+    from autotune.energy import TRACKERS
+    from autotune.sweep import writable_dir
+
+    if args.energy not in ("auto", *TRACKERS):
+        raise UserInputError(f"--energy {args.energy}: choose from auto, {', '.join(TRACKERS)}")
     out = Path(args.out)
+    writable_dir("--out", out)
+    if args.cache_dir:
+        writable_dir("--cache-dir", Path(args.cache_dir))
     cache = Path(args.cache_dir) if args.cache_dir else out.resolve().parent / "cache"
     return StudyInput(limit_rows(rows, args.limit), data.spec, cache, out, args.repeats, args.energy,
                       notes=tuple(data.notes))
 
 
-def model_dir(source: str | None, inp) -> Path:
+def model_dir(source: str | None, inp, option: str = "--model") -> Path:
     """A classifier directory for ``source`` (a bare encoder gets a seeded fresh head, with a warning)."""
     from autotune.modeldir import classifier_dir
+    from compress.models import check_model_dir
 
+    check_model_dir(source, option)
     path = classifier_dir(source, inp.spec.num_labels, inp.cache_dir)
     if path.parent.name == "classifier":
         log.warning("model %s: untrained head — timings are valid, its accuracy is chance level", source or "packaged")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -47,7 +46,7 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds for this run only, within the time budget (default: no further limit)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite under --run-dir); "
-                   "postgresql://... lets several machines share one study")
+                   "postgresql://USER@HOST/DB lets several machines share one study; PATH.log: an Optuna journal file")
     p.add_argument("--study-name", default=None)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--floor", type=float, default=None, help="absolute accuracy floor, e.g. 0.88")
@@ -107,11 +106,12 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
     from autotune.space import SearchSpace
     from autotune.sweep import SweepConfig
     from compress.errors import UserInputError
+    from compress.readers import read_json_object
 
     preset = get_preset(args.preset)
     space = preset.space
     if args.space_json:
-        space = SearchSpace.from_dict(_read_json(args.space_json, "--space-json"))
+        space = SearchSpace.from_dict(read_json_object(args.space_json, "--space-json"))
     overrides = {k: v for k, v in dict(
         student_layers=args.student_layers, heads_kept=args.heads, ffn_kept=args.ffn, engines=args.engines,
         batch_sizes=args.batch_sizes,
@@ -122,7 +122,7 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
         except ValueError:
             raise UserInputError(f"--layouts {','.join(args.layouts)}: use INSTANCESxTHREADS, e.g. 2x1") from None
     space = replace(space, **overrides)
-    recipe = _read_json(args.recipe_json, "--recipe-json") if args.recipe_json else {}
+    recipe = read_json_object(args.recipe_json, "--recipe-json") if args.recipe_json else {}
     if args.teacher:
         recipe["teacher"] = args.teacher
     name, custom = task_of(args, task if task is not None else getattr(args, "task", None))
@@ -138,17 +138,6 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
                        remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
                        allow_other_hardware=args.allow_other_hardware, holdout_fraction=args.holdout_fraction,
                        allow_weak_teacher=args.allow_weak_teacher)
-
-
-def _read_json(path: str, option: str) -> dict:
-    from compress.errors import UserInputError
-
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserInputError(f"{option} {path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise UserInputError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -191,6 +180,7 @@ def _reason(exc: Exception) -> str:
 
 def _print_best(result: dict) -> None:
     """The best-recipe table on stdout: what the user reads when the sweep ends."""
+    from autotune.deploy import DeployConfig
     from reports.load import describe_recipe
 
     best = result.get("best")
@@ -203,7 +193,8 @@ def _print_best(result: dict) -> None:
         ("recipe (L/H/F)", f"{describe_recipe(r)} ({best['recipe_key']})"),
         ("runtime", f"{rt['engine']} batch {rt['batch_size']}, {rt['instances']} x {rt['threads']} threads, "
                     f"cores {best['core_sets']}"),
-        ("throughput", f"{best['throughput']:.1f} ex/s = {best['speedup_over_baseline']:.1f}x the out-of-the-box baseline"),
+        ("throughput", f"{best['throughput']:.1f} ex/s (stored trial)"),
+        ("speed-up", DeployConfig.from_dict(best).describe_speedup()),
         ("latency", f"p50 {best['latency_p50_ms']:.2f} ms, p99 {best['latency_p99_ms']:.2f} ms"),
         (best["metric"], f"dev {_ci(best['dev_score'], best.get('dev_interval'))}, held-out {_ci(best['heldout_score'], best.get('heldout_interval'))}; "
                          f"teacher dev {best['teacher_score']:.4f}{_teacher_heldout(best)}"),

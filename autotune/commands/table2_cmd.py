@@ -19,6 +19,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotune.studies import table2
 
+    from autotune.runtime import Runtime
+
+    Runtime(args.engine, args.padding, args.batch_size, instances=1, threads=None)  # refused before any work
     inp = prepare_input(args)
     result = table2(inp, model_dir(args.model, inp), args.engine, args.batch_size, args.padding)
     print((inp.out_dir / "table2.md").read_text())
