@@ -9,6 +9,7 @@ ratios and the median of those is kept, with their spread.
 from __future__ import annotations
 
 import logging
+import math
 import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,6 +33,17 @@ BASELINE = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances
 # after its warm-up batches. Without a cap, BoolQ's 1,600 longer rows would take minutes a round.
 ROWS = 256
 NAMES = ("pick", "baseline", "int8_teacher")
+# Seconds of timed passes per timing at least: a fast pick runs 256 rows in a fifth of a second, and a
+# single pass that short swung 800-1,400 ex/s between rounds (SST-2 quick, 2 cores); the median of
+# several passes is steadier. Passes per timing come from the stored throughputs, capped.
+MIN_TIMED_S = 2.0
+MAX_PASSES = 15
+
+
+def passes_for(throughput: float | None, rows: int) -> int:
+    if not throughput or throughput <= 0:
+        return 1
+    return max(1, min(MAX_PASSES, math.ceil(MIN_TIMED_S * throughput / rows)))
 
 
 def rounds_for(measure_repeats: int) -> int:
@@ -52,6 +64,7 @@ class Retimed:
     baseline: tuple[float, ...]
     int8_teacher: tuple[float, ...]
     busy_pct: tuple[float, ...]  # per round: the busiest the machine was just before one of its timings
+    passes: tuple[int, ...] = (1, 1, 1)  # timed passes per timing (median kept), in NAMES order
 
     def __post_init__(self) -> None:
         sizes = {len(self.pick), len(self.baseline), len(self.int8_teacher), len(self.busy_pct)}
@@ -104,7 +117,8 @@ class Retimed:
         """The measured fields, and the derived ratios for readers of the JSON (ignored when read)."""
         return {"rows": self.rows, "runtime": self.runtime.to_dict(), "pick": list(self.pick),
                 "baseline": list(self.baseline), "int8_teacher": list(self.int8_teacher),
-                "busy_pct": list(self.busy_pct), "rounds": self.rounds, "pick_throughput": self.pick_throughput,
+                "busy_pct": list(self.busy_pct), "passes": list(self.passes), "rounds": self.rounds,
+                "pick_throughput": self.pick_throughput,
                 "over_baseline": self.over_baseline, "over_baseline_range": list(self.over_baseline_range),
                 "over_int8_teacher": self.over_int8_teacher,
                 "over_int8_teacher_range": list(self.over_int8_teacher_range)}
@@ -112,6 +126,7 @@ class Retimed:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Retimed":
         return cls(rows=int(d["rows"]), runtime=Runtime.from_dict(d["runtime"]),
+                   passes=tuple(int(x) for x in d.get("passes", (1, 1, 1))),
                    **{k: tuple(float(x) for x in d[k]) for k in (*NAMES, "busy_pct")})
 
 
@@ -129,21 +144,25 @@ def interleaved(timings: dict[str, Callable[[], Measurement]], rounds: int) -> d
 
 
 def retime(pick_dir: Path, teacher_dir: Path, rows: Sequence[Example], spec: TaskSpec, runtime: Runtime,
-           cache_dir: Path, rounds: int) -> Retimed:
+           cache_dir: Path, rounds: int, expected: dict[str, float] | None = None) -> Retimed:
     """The pick at ``runtime``, the teacher at BASELINE and the teacher in ORT int8 at ``runtime``,
-    interleaved under one hold of the timing lock: no other worker's timing lands between them."""
+    interleaved under one hold of the timing lock: no other worker's timing lands between them.
+    ``expected``: stored throughputs by name, which size each timing's passes (``passes_for``)."""
     from autotune.measure import BUSY_PCT, measure
     from autotune.timing_lock import timing_lock
 
     runs = {"pick": (pick_dir, runtime), "baseline": (teacher_dir, BASELINE),
             "int8_teacher": (teacher_dir, replace(runtime, engine="ort-int8"))}
-    timings = {n: (lambda d=d, rt=rt: measure(d, rows, spec, rt, cache_dir, repeats=1)) for n, (d, rt) in runs.items()}
+    passes = {n: passes_for((expected or {}).get(n), len(rows)) for n in runs}
+    timings = {n: (lambda d=d, rt=rt, k=passes[n]: measure(d, rows, spec, rt, cache_dir, repeats=k))
+               for n, (d, rt) in runs.items()}
     log.info("re-timing the pick (%s), the out-of-the-box baseline (%s) and the ORT-int8 teacher at the pick's "
-             "runtime beside each other: %d rounds on %d search rows", runtime.label, BASELINE.label, rounds, len(rows))
+             "runtime beside each other: %d rounds on %d search rows (passes per timing: %s)", runtime.label,
+             BASELINE.label, rounds, len(rows), ", ".join(f"{n} {k}" for n, k in passes.items()))
     with timing_lock():
         got = interleaved(timings, rounds)
     busy = tuple(max(got[n][r].busy_before_pct or 0.0 for n in NAMES) for r in range(rounds))
-    out = Retimed(rows=len(rows), runtime=runtime, busy_pct=busy,
+    out = Retimed(rows=len(rows), runtime=runtime, busy_pct=busy, passes=tuple(passes[n] for n in NAMES),
                   **{n: tuple(m.throughput for m in got[n]) for n in NAMES})
     if out.busiest_pct > BUSY_PCT:
         log.warning("the machine was up to %.0f%% busy during the re-timing: each round's ratio is still taken "

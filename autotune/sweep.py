@@ -505,7 +505,7 @@ class Sweep:
         from compress.intervals import Interval
 
         cfg = self.config
-        retimed = self.retime_pick(data, best)
+        retimed = self.retime_pick(data, best, refs)
         config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
                                storage=cfg.storage or str(self.run_dir / "study.db"), metric=metric,
                                confirmation=confirmation, retimed=retimed)
@@ -515,6 +515,11 @@ class Sweep:
         log.info("best: trial %d, %s %.4f (held-out %.4f), %.1f ex/s → %s", best.number, metric,
                  config.dev_score, config.heldout_score, config.throughput, out)
         log.info("%s", retimed.describe(config.stored_speedup_over_baseline, config.stored_speedup_over_int8_teacher))
+        if retimed.over_int8_teacher < 1.0:  # the plain int8 teacher would serve as fast, at the teacher's score
+            slower = (f"the pick re-timed at {retimed.over_int8_teacher:.2f}x the ORT-int8 teacher at its own runtime "
+                      f"({retimed.runtime.label}): the teacher quantised to int8 there would serve as fast or faster")
+            log.warning("%s", slower)
+            outcome["notes"] += (slower,)
         diff = Interval.from_dict(held["vs_teacher"]) if held.get("vs_teacher") else None
         margin = (cfg.floor.below_teacher or 0) / 100 if cfg.floor.absolute is None else None
         note = resolution_note(diff, margin, self._task_spec) if diff else None
@@ -533,7 +538,7 @@ class Sweep:
             heldout_confirmed=config.heldout_confirmed, deploy_config=str(out))
         return {"study": cfg.name, "best": config.to_dict(), "path": str(out)}
 
-    def retime_pick(self, data, best):
+    def retime_pick(self, data, best, refs: dict[str, Any]):
         """The pick, the out-of-the-box baseline and the ORT-int8 teacher at the pick's runtime timed
         beside each other (autotune/retime.py) on the first retime.ROWS search rows: a Retimed."""
         from autotune import study as S
@@ -545,9 +550,12 @@ class Sweep:
 
         pick = build(Recipe.from_dict(best.user_attrs[S.ATTR_RECIPE]), data, self.cache_dir)  # cached
         teacher = build(self.base_recipe(), data, self.cache_dir)
+        stored = best.user_attrs[S.ATTR_MEASUREMENT]["throughput"]
+        expected = {"pick": stored, "int8_teacher": stored,  # at the pick's runtime: the pick's order
+                    "baseline": (refs.get("baseline") or {}).get("throughput")}
         return retime(Path(pick.model_dir), Path(teacher.model_dir), limit_rows(self.rows(data, "dev"), ROWS),
                       data.spec, Runtime.from_dict(best.user_attrs[S.ATTR_RUNTIME]), self.cache_dir,
-                      rounds_for(self.preset.measure_repeats))
+                      rounds_for(self.preset.measure_repeats), expected)
 
     def write_outcome(self, fields: dict[str, Any], **more) -> None:
         from autotune.outcome import SweepOutcome

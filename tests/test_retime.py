@@ -15,7 +15,7 @@ import optuna
 import pytest
 
 from autotune.deploy import DeployConfig
-from autotune.retime import ROWS, Retimed, rounds_for
+from autotune.retime import MAX_PASSES, ROWS, Retimed, passes_for, rounds_for
 from autotune.runtime import Runtime
 from tests.conftest import ROOT
 
@@ -39,6 +39,8 @@ def test_retimed_json_round_trip_and_derived_ratios():
     with pytest.raises(ValueError, match="unequal"):
         Retimed(rows=1, runtime=r.runtime, pick=(1.0,), baseline=(), int8_teacher=(1.0,), busy_pct=(0.0,))
     assert [rounds_for(n) for n in (1, 2, 3)] == [3, 3, 5]
+    # a timing covers at least MIN_TIMED_S: one pass for the slow baseline, several for a fast pick, capped
+    assert [passes_for(t, 256) for t in (None, 35.0, 1124.6, 1e6)] == [1, 1, 9, MAX_PASSES]
 
 
 def test_an_old_deploy_config_loads_with_its_stored_figures():
