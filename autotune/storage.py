@@ -119,7 +119,9 @@ def _creation_lock(url: str) -> Iterator[None]:
 
 
 def _open(url: str, heartbeat_s: int) -> RDBStorage:
-    for attempt in range(3):  # a server-side schema race between machines resolves on retry
+    # a schema race resolves on retry: another worker, machine, dashboard or report reader that
+    # opened the same new database a moment earlier is creating its tables ("already exists")
+    for attempt in range(3):
         try:
             storage = RDBStorage(
                 url,
@@ -131,7 +133,8 @@ def _open(url: str, heartbeat_s: int) -> RDBStorage:
             storage.get_all_studies()  # forces a real connection now, not at the first trial
             return storage
         except Exception as exc:
-            if "IntegrityError" not in type(exc).__name__ or attempt == 2:
+            racing = "IntegrityError" in type(exc).__name__ or "already exists" in str(exc)
+            if not racing or attempt == 2:
                 raise
             time.sleep(1.0)
     raise AssertionError("unreachable")

@@ -187,7 +187,7 @@ STORAGE_AND_DIRS: list[Case] = [
     ("deploy-out-under-a-file", lambda w: ["deploy", "--results", str(w.root / "none"), "--task", "sst2", "--out", w.write("afile", "x") + "/x.json"], "--out"),
     ("deploy-results-missing", lambda w: ["deploy", "--results", str(w.root / "none"), "--task", "sst2"], "--results"),
     ("deploy-config-corrupt", lambda w: ["deploy", "--results", w.write("run/deploy/sst2.json", "{,"), "--task", "sst2"], "sst2.json:1:2: malformed JSON"),
-    ("deploy-task-not-found", lambda w: ["deploy", "--results", w.write("run/deploy/cb.json", '{"task": "cb"}'), "--task", "sst2"], "not a deployment config"),
+    ("deploy-config-incomplete", lambda w: ["deploy", "--results", w.write("run/deploy/cb.json", '{"task": "cb"}'), "--task", "sst2"], "not a deployment config"),
     ("report-run-missing", lambda w: ["report", "--run", str(w.root / "norun")], "--run"),
     ("report-run-without-study", lambda w: ["report", "--run", str(w.root / "results")] if (w.root / "results").mkdir() is None else [], "no study.db in it"),
     ("report-usd-per-hour-zero", lambda w: ["report", "--run", str(w.root), "--usd-per-hour", "0"], "--usd-per-hour"),
