@@ -26,6 +26,9 @@ class SweepOutcome:
     trivial_heldout: Interval | None = None
     teacher_search: Interval | None = None
     teacher_heldout: Interval | None = None
+    # the teacher minus the trivial baseline on the held-out rows (paired), and the guard's verdict on it
+    teacher_minus_trivial: Interval | None = None
+    teacher_beats_trivial: bool | None = None
     pick_search: Interval | None = None
     pick_heldout: Interval | None = None
     # the pick minus the teacher on the held-out rows, paired bootstrap
@@ -46,6 +49,9 @@ class SweepOutcome:
     deploy_config: str | None = None
     # the search was ended by a stop signal before its budget: the study is not finished (a suite reruns it)
     stopped: bool = False
+    # --teacher-only: the teacher was fitted and judged, no student searched (refused still says why not)
+    teacher_only: bool = False
+    teacher_fit: str | None = None  # the teacher's fine-tuning in one line (steps, seeds, the kept one)
     notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict[str, Any]:

@@ -32,6 +32,8 @@ class SuiteRecord:
     trivial_kind: str | None = None
     trivial_heldout: Interval | None = None
     teacher_heldout: Interval | None = None
+    teacher_minus_trivial: Interval | None = None
+    teacher_beats_trivial: bool | None = None
     pick_heldout: Interval | None = None
     speedup_vs_baseline: float | None = None
     speedup_vs_int8_teacher: float | None = None
@@ -40,14 +42,17 @@ class SuiteRecord:
     published: Published | None = None
     # the speed-ups re-timed beside the pick in this many rounds (SweepOutcome); None: stored figures
     retimed_rounds: int | None = None
+    teacher_only: bool = False  # --teacher-only: the teacher judged, no student searched
+    teacher_fit: str | None = None
 
     @classmethod
     def from_outcome(cls, o: SweepOutcome) -> "SuiteRecord":
         return cls(task=o.task, metric=o.metric, run_dir=o.run_dir, trivial_kind=o.trivial_kind,
                    trivial_heldout=o.trivial_heldout, teacher_heldout=o.teacher_heldout, pick_heldout=o.pick_heldout,
+                   teacher_minus_trivial=o.teacher_minus_trivial, teacher_beats_trivial=o.teacher_beats_trivial,
                    speedup_vs_baseline=o.speedup_vs_baseline, speedup_vs_int8_teacher=o.speedup_vs_int8_teacher,
                    heldout_confirmed=o.heldout_confirmed, refused=o.refused, published=published(o.task),
-                   retimed_rounds=o.retimed_rounds)
+                   retimed_rounds=o.retimed_rounds, teacher_only=o.teacher_only, teacher_fit=o.teacher_fit)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,7 +60,7 @@ class SuiteRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SuiteRecord":
         d = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        for k in ("trivial_heldout", "teacher_heldout", "pick_heldout"):
+        for k in ("trivial_heldout", "teacher_heldout", "teacher_minus_trivial", "pick_heldout"):
             d[k] = Interval.from_dict(d[k]) if d.get(k) is not None else None
         d["published"] = Published.from_dict(d["published"]) if d.get("published") else None
         return cls(**d)
@@ -204,7 +209,8 @@ def run_suite(args: argparse.Namespace) -> list[SuiteRecord]:
     records: list[SuiteRecord] = []
     for i, (t, config) in enumerate(planned, 1):
         done = SweepOutcome.read(Path(config.run_dir))
-        if done is not None and not done.stopped:
+        # a teacher-only outcome does not finish a full sweep (its teacher is cached: the rerun is cheap)
+        if done is not None and not done.stopped and (config.teacher_only or not done.teacher_only):
             log.info("suite: task %s (%d/%d) already done; skipped", t.name, i, len(planned))
             records.append(SuiteRecord.from_outcome(done))
         else:

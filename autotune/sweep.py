@@ -58,6 +58,9 @@ class SweepConfig:
     custom_task: dict[str, Any] | None = None
     # go on when the teacher is not better than the trivial baseline beyond noise on the held-out rows
     allow_weak_teacher: bool = False
+    # fit and judge the teacher (trivial baseline, held-out interval, the guard) and stop before any
+    # student: which tasks a teacher serves, at the cost of its fit alone
+    teacher_only: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -93,6 +96,21 @@ def _judged_fields(held: dict[str, Any]) -> dict[str, Any]:
     """A held-out check's intervals as DeployConfig fields."""
     return {"heldout_interval": held.get("interval"), "pick_minus_teacher": held.get("vs_teacher"),
             "beats_trivial": held.get("beats_trivial")}
+
+
+def fit_summary(built, metric: str) -> str | None:
+    """The teacher's fine-tuning as one line (compress/teacher_fit.py's plan and choice), read from its
+    cached step; None for a teacher used as it is or fitted by the plain schedule."""
+    from compress import cache
+
+    teacher = next((s for s in built.steps if s.name == "teacher"), None)
+    fit = cache.read_meta(teacher.path).get("fit") if teacher else None
+    if not fit:
+        return None
+    p, tried = fit["plan"], fit["restarts"]
+    kept = next(t for t in tried if t["seed"] == fit["chosen_seed"])
+    return (f"{p['steps']} steps ({p['epochs']:g} epochs) x {len(tried)} seed(s), kept seed {fit['chosen_seed']} "
+            f"(held-aside {metric} {kept['held_metrics'][metric]:.4f} on {fit['held_rows']} train rows)")
 
 
 def check_options(config: SweepConfig) -> None:
@@ -431,18 +449,26 @@ class Sweep:
 
         teacher_built = build(self.base_recipe(), data, self.cache_dir)
         teacher_score = float(teacher_built.metrics[metric])
+        outcome["teacher_fit"] = fit_summary(teacher_built, metric)
         multi = cfg.objective == "multi"
         study = S.open_study(storage, cfg.name, multi, cfg.seed, self.n_trials)
         self._study = study
         held = self.teacher_heldout(study, data)
         outcome["teacher_heldout"] = Interval.from_dict(held["interval"])
+        judged_teacher = Judged.from_dict(held)
+        outcome["teacher_minus_trivial"] = judged_teacher.vs_trivial
+        outcome["teacher_beats_trivial"] = judged_teacher.beats_trivial
         try:  # before any student is built
-            weak = guard_teacher(cfg.task, data.spec, Judged.from_dict(held), trivial["holdout"], cfg.allow_weak_teacher)
+            weak = guard_teacher(cfg.task, data.spec, judged_teacher, trivial["holdout"], cfg.allow_weak_teacher)
         except UserInputError as exc:
             self.write_outcome(outcome, refused=str(exc))
             raise
         if weak:
             outcome["notes"] += (weak,)
+        if cfg.teacher_only:
+            log.info("teacher only: the teacher passes the guard on the held-out rows; no student searched")
+            self.write_outcome(outcome)
+            return {"study": cfg.name, "best": None, "teacher_only": True, "outcome": str(self.run_dir / "outcome.json")}
         floor = cfg.floor.threshold(teacher_score)
         log.info("teacher dev %s %.4f; floor %.4f (%s)", metric, teacher_score, floor, cfg.floor.describe())
         study.set_user_attr("task", cfg.task)
@@ -560,5 +586,6 @@ class Sweep:
     def write_outcome(self, fields: dict[str, Any], **more) -> None:
         from autotune.outcome import SweepOutcome
 
-        path = SweepOutcome(**{**fields, **more}, stopped=getattr(self, "_stopped", False)).write(self.run_dir)
+        path = SweepOutcome(**{**fields, **more}, stopped=getattr(self, "_stopped", False),
+                            teacher_only=self.config.teacher_only).write(self.run_dir)
         log.info("outcome → %s", path)

@@ -41,6 +41,13 @@ def cited(value: float | None) -> str:
 def verdict(r: SuiteRecord) -> str:
     if r.refused:
         return r.refused
+    if r.teacher_only:
+        d = r.teacher_minus_trivial
+        gap = "" if d is None else (f" (teacher − trivial {100 * d.value:+.1f} points, "
+                                    f"95% {100 * d.low:+.1f} to {100 * d.high:+.1f})")
+        beats = "beats" if r.teacher_beats_trivial else "does NOT beat (went on under --allow-weak-teacher)"
+        fit = f"; fit: {r.teacher_fit}" if r.teacher_fit else ""
+        return f"teacher only: the teacher {beats} the trivial baseline beyond noise{gap}; no student searched{fit}"
     if r.heldout_confirmed is None:
         return "shipped"
     return "shipped, held-out confirmed" if r.heldout_confirmed else "shipped, MISSES the held-out floor"

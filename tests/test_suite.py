@@ -131,6 +131,26 @@ def test_refusals_and_failures_are_results_and_a_rerun_retries_only_the_failed(t
     assert FakeSweep.ran == ["wic"]
 
 
+def test_a_teacher_only_outcome_finishes_a_teacher_only_suite_but_not_a_full_one(tmp_path, data_dir, monkeypatch):
+    import autotune.sweep
+    from reports.suite import write_markdown
+
+    monkeypatch.setattr(autotune.sweep, "Sweep", FakeSweep)
+    outcome("cb", tmp_path / "cb", pick_heldout=None, heldout_confirmed=None, speedup_vs_baseline=None,
+            speedup_vs_int8_teacher=None, teacher_only=True, teacher_beats_trivial=True,
+            teacher_minus_trivial=Interval(0.286, 0.071, 0.5, 28),
+            teacher_fit="400 steps (57 epochs) x 4 seed(s), kept seed 0").write(tmp_path / "cb")
+    FakeSweep.ran = []
+    records = run_suite(parse("--tasks", "cb", "--data-dir", str(data_dir), "--run-dir", str(tmp_path),
+                              "--teacher-only"))
+    assert FakeSweep.ran == [] and records[0].teacher_only and records[0].teacher_minus_trivial.units == 28
+    md = write_markdown(tmp_path).read_text()
+    assert "teacher only: the teacher beats the trivial baseline beyond noise (teacher − trivial +28.6 points, " \
+           "95% +7.1 to +50.0); no student searched; fit: 400 steps" in md
+    run_suite(parse("--tasks", "cb", "--data-dir", str(data_dir), "--run-dir", str(tmp_path)))
+    assert FakeSweep.ran == ["cb"]  # the full sweep is run: a teacher-only outcome does not finish it
+
+
 # ------------------------------------------------------------ real processes, tiny random teacher
 
 

@@ -160,3 +160,22 @@ def test_a_resolution_note_says_when_the_heldout_split_cannot_resolve_the_floor(
     note = resolution_note(wide, 0.01, get_task("cb"))
     assert "too small to resolve a 1-point floor" in note and "28 rows" in note and "--holdout-fraction" in note
     assert resolution_note(Interval(-0.002, -0.008, 0.004, 5000), 0.01, get_task("cb")) is None
+
+
+def test_teacher_only_judges_the_teacher_and_stops_before_any_student(tiny, data_dir):
+    from autotune.outcome import SweepOutcome
+
+    out = run_sweep(args(tiny, "teacher-only", "copa", "--teacher-only", "--allow-weak-teacher", data_dir=data_dir))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "teacher held-out accuracy" in out.stdout and "does NOT beat the trivial baseline" in out.stdout
+    o = SweepOutcome.read(tiny / "teacher-only")
+    assert o.teacher_only and o.refused is None and o.pick_heldout is None and o.teacher_beats_trivial is False
+    assert o.teacher_minus_trivial.units == o.teacher_heldout.units == 50
+    assert o.teacher_minus_trivial.low <= o.teacher_minus_trivial.value <= o.teacher_minus_trivial.high
+    study = optuna.load_study(study_name="copa-quick", storage=f"sqlite:///{tiny / 'teacher-only' / 'study.db'}")
+    assert study.trials == [] and not (tiny / "teacher-only" / "deploy").exists()
+    # without --allow-weak-teacher the same teacher is refused, and the outcome says it was teacher-only
+    out = run_sweep(args(tiny, "teacher-only-refused", "copa", "--teacher-only", data_dir=data_dir))
+    assert out.returncode == 2 and "not better than chance" in out.stderr.strip().splitlines()[-1]
+    o = SweepOutcome.read(tiny / "teacher-only-refused")
+    assert o.teacher_only and o.refused.startswith("task copa: the teacher (")

@@ -79,6 +79,9 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
                    help="share of dev held out from the search for the pick's confirmation (default 0.5)")
     p.add_argument("--allow-weak-teacher", action="store_true",
                    help="go on when the teacher is not better than the task's trivial baseline held out")
+    p.add_argument("--teacher-only", action="store_true",
+                   help="fit and judge the teacher against the trivial baseline, then stop before any student "
+                        "(which tasks a teacher serves, at the cost of its fit)")
 
 
 def task_of(args: argparse.Namespace, task: str | None) -> tuple[str, dict | None]:
@@ -137,7 +140,7 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
                        remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
                        allow_other_hardware=args.allow_other_hardware, holdout_fraction=args.holdout_fraction,
-                       allow_weak_teacher=args.allow_weak_teacher)
+                       allow_weak_teacher=args.allow_weak_teacher, teacher_only=args.teacher_only)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     result = Sweep(config).run()
+    if result.get("teacher_only"):
+        _print_teacher_only(Path(config.run_dir))
+        return 0
     if not args.no_report:
         from reports.build import Inputs, write
 
@@ -203,6 +209,23 @@ def _print_best(result: dict) -> None:
         ("deploy config", result.get("path", "")),
         ("report", result.get("report", "(skipped)")),
     ]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+
+
+def _print_teacher_only(run_dir: Path) -> None:
+    """What --teacher-only concluded, from the outcome it wrote."""
+    from autotune.outcome import SweepOutcome
+
+    o = SweepOutcome.read(run_dir)
+    rows = [("task", o.task), ("teacher fit", o.teacher_fit or "(used as it is)"),
+            (f"teacher held-out {o.metric}", o.teacher_heldout.describe() if o.teacher_heldout else "—"),
+            ("trivial", f"{o.trivial_kind}: {o.trivial_heldout.describe()}" if o.trivial_heldout else "—"),
+            ("teacher − trivial", o.teacher_minus_trivial.describe() if o.teacher_minus_trivial else "—"),
+            ("verdict", "the teacher beats the trivial baseline beyond noise: a sweep can go on (no student "
+                        "searched: --teacher-only)" if o.teacher_beats_trivial else
+             "the teacher does NOT beat the trivial baseline beyond noise (went on under --allow-weak-teacher)"),
+            ("outcome", str(run_dir / "outcome.json"))]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
 
