@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from autotune.floor import AccuracyFloor
+from autotune.trial_record import TrialRecord
 from compress.intervals import Interval
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ def confirm(ranked: Sequence[FrozenTrial], heldout_of: Callable[[FrozenTrial], d
     for trial in ranked:
         if len(checks) >= top:
             break
-        model = trial.user_attrs.get("recipe_key", trial.number)  # the model's cache identity
+        key = TrialRecord.from_trial(trial).recipe_key  # the model's cache identity
+        model = key if key is not None else trial.number
         if model in seen:
             continue
         seen.add(model)

@@ -10,6 +10,8 @@ QUERIES = 100_000_000
 # Azure F16s_v2 pay-as-you-go Linux list price in US regions (approximate, check current pricing):
 # an example, not a quote; pass the price of the machine you measured on.
 AZURE_F16S_V2_USD_PER_HOUR = 0.677
+# the report's default: roughly a small 2-vCPU on-demand cloud VM, the size the harness is tested on
+EXAMPLE_USD_PER_HOUR = 0.10
 USD_PER_HOUR_HELP = (
     "hourly price (USD) of the whole measured machine, for USD per 100M queries. FastFormers "
     "(Kim & Hassan 2020) prices an Azure F16s_v2 instance (16 vCPUs, about "
@@ -25,3 +27,8 @@ def usd_per_100m_queries(throughput: float, usd_per_hour: float) -> float:
     if usd_per_hour < 0:
         raise UserInputError(f"--usd-per-hour must not be negative, got {usd_per_hour}")
     return QUERIES / throughput / 3600.0 * usd_per_hour
+
+
+def usd_per_100m_or_none(throughput: float | None, usd_per_hour: float) -> float | None:
+    """The same, None where nothing was timed (a report's missing row)."""
+    return usd_per_100m_queries(throughput, usd_per_hour) if throughput else None

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autotune.retime import Retimed
+from autotune.trial_record import TrialRecord
 from compress.cache import read_meta
 from compress.errors import UserInputError
 
@@ -131,20 +132,22 @@ DERIVED = ("speedup_over_baseline", "stored_speedup_over_baseline", "speedup_ove
 def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: str, storage: str,
                   metric: str, confirmation: dict[str, Any] | None = None,
                   retimed: Retimed | None = None) -> DeployConfig:
-    m = trial.user_attrs["measurement"]
+    """The config of a stored trial (an Optuna FrozenTrial, read as its TrialRecord)."""
+    r = TrialRecord.from_trial(trial)
+    m = r.measurement
     int8 = refs.get("teacher_ort_int8") or {}
     return DeployConfig(
         task=task,
         metric=metric,
-        recipe=trial.user_attrs["recipe"],
-        recipe_key=trial.user_attrs["recipe_key"],
-        model_dir=trial.user_attrs["model_dir"],
-        runtime=trial.user_attrs["runtime"],
-        core_sets=[list(c) if c is not None else None for c in m.get("core_sets", [])],
-        throughput=float(m["throughput"]),
-        latency_p50_ms=float(m["latency_ms"]["p50"]),
-        latency_p99_ms=float(m["latency_ms"]["p99"]),
-        dev_score=float(m["metrics"][metric]),
+        recipe=r.recipe.to_dict(),
+        recipe_key=r.recipe_key,
+        model_dir=r.model_dir,
+        runtime=r.runtime.to_dict(),
+        core_sets=[list(c) if c is not None else None for c in m.core_sets],
+        throughput=float(m.throughput),
+        latency_p50_ms=float(m.latency_ms["p50"]),
+        latency_p99_ms=float(m.latency_ms["p99"]),
+        dev_score=float(m.metrics[metric]),
         heldout_score=float(heldout["metrics"][metric]),
         baseline_throughput=float(refs["baseline"]["throughput"]),
         teacher_score=float(refs["teacher_metrics"][metric]),
@@ -152,10 +155,10 @@ def deploy_config(task, trial, heldout: dict, refs: dict, hardware, study_name: 
         hardware_id=hardware.hash,
         study=study_name,
         storage=storage,
-        trial=trial.number,
-        built_with=_built_with(trial.user_attrs["model_dir"]),
+        trial=r.number,
+        built_with=_built_with(r.model_dir),
         notes=list(refs.get("notes", [])),
-        dev_interval=(m.get("intervals") or {}).get(metric),
+        dev_interval=(m.intervals or {}).get(metric),
         int8_teacher_throughput=float(int8["throughput"]) if int8.get("throughput") else None,
         int8_teacher_runtime=int8.get("runtime"),
         retimed=retimed,

@@ -11,7 +11,7 @@ import logging
 import os
 from pathlib import Path
 
-from compress.artifacts import cached, content_key, hash_dir
+from compress.cache import cached, content_key, hash_dir
 from compress.models import PACKAGED, load_classifier, load_tokenizer, resolve
 
 log = logging.getLogger(__name__)

@@ -9,9 +9,9 @@ import json
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from autotune.backends import registry
 from compress.errors import UserInputError
 
-ENGINES = ("torch-fp32", "torch-int8", "ort-fp32", "ort-int8", "ort-int8-selective", "ort-cuda-fp16")
 PADDINGS = ("dynamic", "fixed")
 
 
@@ -26,8 +26,8 @@ class Runtime:
     allow_oversubscribe: bool = False
 
     def __post_init__(self) -> None:
-        if self.engine not in ENGINES and ":" not in self.engine:
-            raise UserInputError(f"unknown engine {self.engine!r}; known engines: {', '.join(ENGINES)}")
+        if not registry.is_known(self.engine):  # by name only: stored results stay readable without the plug-in
+            raise UserInputError(f"unknown engine {self.engine!r}; known engines: {', '.join(registry.names())}")
         if self.padding not in PADDINGS:
             raise UserInputError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
         for name in ("batch_size", "instances"):

@@ -14,7 +14,6 @@ needs only a shared file system (NFS) between machines.
 """
 from __future__ import annotations
 
-import fcntl
 import logging
 import time
 import warnings
@@ -23,12 +22,19 @@ from pathlib import Path
 from typing import Iterator
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import (
+    BaseStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
 from optuna.storages.journal import JournalFileBackend
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from autotune.trial_record import TrialRecord
 from compress.errors import UserInputError
+from compress.locks import file_lock
 
 log = logging.getLogger(__name__)
 # heartbeats and their retry callback are marked experimental; they are what resume relies on
@@ -110,12 +116,8 @@ def _creation_lock(url: str) -> Iterator[None]:
         yield
         return
     db = Path(parsed.database)
-    with open(db.with_name(db.name + ".lock"), "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(db.with_name(db.name + ".lock")):
+        yield
 
 
 def _open(url: str, heartbeat_s: int) -> RDBStorage:
@@ -141,22 +143,18 @@ def _open(url: str, heartbeat_s: int) -> RDBStorage:
 
 
 def used_budget(t: optuna.trial.FrozenTrial) -> bool:
-    """Completed, or failed by its own error (not killed: a trial a killed process left behind is
-    failed later by its stale heartbeat and re-run, and its end is unknown)."""
-    return t.state == optuna.trial.TrialState.COMPLETE or (
-        t.state == optuna.trial.TrialState.FAIL and "error" in t.user_attrs)
+    """Counts as one of the budget's trials (autotune/trial_record.py says which)."""
+    return TrialRecord.from_trial(t).used_budget
 
 
 def spent_time(t: optuna.trial.FrozenTrial) -> bool:
-    """Trials whose time counts in the time budget and the sweep's length: those that used budget,
-    and those a stop signal ended between compression steps (autotune/stop.py): their steps are
-    cached for the retry, so their time went into the sweep. They do not count as trials."""
-    return used_budget(t) or (t.state == optuna.trial.TrialState.FAIL and "stopped" in t.user_attrs)
+    """Its time counts in the time budget and the sweep's length (autotune/trial_record.py)."""
+    return TrialRecord.from_trial(t).spent_time
 
 
 def fail_reason(t: optuna.trial.FrozenTrial) -> str:
     """Why a trial did not complete: its error, or the stop signal that ended it ("" if neither)."""
-    return t.user_attrs.get("error") or t.user_attrs.get("stopped", "")
+    return TrialRecord.from_trial(t).reason
 
 
 def finished(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:

@@ -18,16 +18,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.budget import TimeBudget
+from autotune.measure import Measurement
 from autotune.stop import StepStop, StopRequest, graceful_stop
 from autotune.space import Choice, SearchSpace, suggest
-from autotune.storage import fail_reason, finished_count
+from autotune.storage import finished_count
+from autotune.trial_record import TrialRecord, meets
 
 log = logging.getLogger(__name__)
-
-# Trial attributes the reports read.
-ATTR_RECIPE, ATTR_RUNTIME, ATTR_MEASUREMENT = "recipe", "runtime", "measurement"
-ATTR_CONSTRAINTS, ATTR_ERROR, ATTR_FEASIBLE = "constraints", "error", "feasible"
-ATTR_STOPPED, ATTR_REQUEUED_FROM = "stopped", "requeued_from"  # a trial a stop signal ended between steps
 
 
 @dataclass(frozen=True)
@@ -46,7 +43,7 @@ class Objective:
     teacher: Teacher
     floor: float
     metric: str
-    evaluate: Callable[[Any, Any], tuple[dict, Any]]  # (recipe, runtime) -> (measurement dict, built)
+    evaluate: Callable[[Any, Any], tuple[dict, Any]]  # (recipe, runtime) -> (Measurement.to_dict(), built)
     to_trial: Callable[[Choice], tuple[Any, Any]]  # Choice -> (Recipe, Runtime)
     multi: bool = True
     p99_limit_ms: float | None = None
@@ -54,44 +51,31 @@ class Objective:
     def __call__(self, trial: optuna.Trial):
         choice = suggest(trial, self.space, self.teacher.layers, self.teacher.heads, self.teacher.ffn)
         recipe, runtime = self.to_trial(choice)
-        trial.set_user_attr(ATTR_RECIPE, recipe.to_dict())
-        trial.set_user_attr("recipe_key", recipe.key())
-        trial.set_user_attr(ATTR_RUNTIME, runtime.to_dict())
+        TrialRecord(recipe=recipe, recipe_key=recipe.key(), runtime=runtime).write(trial)
         try:
             measured, built = self.evaluate(recipe, runtime)
         except StepStop as exc:  # not the trial's fault: its point runs again, from the cached steps
-            trial.set_user_attr(ATTR_STOPPED, str(exc))
-            trial.study.enqueue_trial(trial.params, user_attrs={ATTR_REQUEUED_FROM: trial.number})
+            TrialRecord(stopped=str(exc)).write(trial)
+            trial.study.enqueue_trial(trial.params, user_attrs=TrialRecord(requeued_from=trial.number).to_attrs())
             log.warning("trial %d: %s", trial.number, exc)
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            trial.set_user_attr(ATTR_ERROR, reason[:500])
-            trial.set_user_attr(ATTR_CONSTRAINTS, [1.0])
+            TrialRecord(error=reason[:500], constraints=(1.0,)).write(trial)
             log.warning("trial %d failed: %s", trial.number, reason)
             raise
-        score = float(measured["metrics"][self.metric])
-        throughput = float(measured["throughput"])
+        m = Measurement.from_dict(measured)
+        score, throughput = float(m.metrics[self.metric]), float(m.throughput)
         if not (math.isfinite(score) and math.isfinite(throughput)):
             raise ValueError(f"non-finite result: {self.metric}={score}, throughput={throughput}")
-        constraints = [self.floor - score]
+        constraints = (self.floor - score,)
         if self.p99_limit_ms is not None:
-            constraints.append(float(measured["latency_ms"]["p99"]) - self.p99_limit_ms)
-        trial.set_user_attr(ATTR_MEASUREMENT, measured)
-        trial.set_user_attr("model_dir", str(built.model_dir))
+            constraints += (float(m.latency_ms["p99"]) - self.p99_limit_ms,)
         scores = Path(built.model_dir) / "significance.json"
-        if scores.is_file():  # kept with the trial, so the report never depends on the model cache
-            trial.set_user_attr("significance", json.loads(scores.read_text()))
-        trial.set_user_attr(ATTR_CONSTRAINTS, constraints)
-        for name, value in zip(("accuracy_floor", "p99_limit"), constraints):
-            trial.set_constraint(name, value)  # what Optuna's samplers read
-        trial.set_user_attr(ATTR_FEASIBLE, all(c <= 0 for c in constraints))
+        TrialRecord(measurement=m, model_dir=str(built.model_dir),
+                    significance=json.loads(scores.read_text()) if scores.is_file() else None,
+                    constraints=constraints, feasible=meets(constraints)).write(trial)
         return (score, throughput) if self.multi else throughput
-
-
-def constraints_of(trial: FrozenTrial) -> list[float]:
-    """≤ 0 is feasible; a trial without values is infeasible."""
-    return list(trial.user_attrs.get(ATTR_CONSTRAINTS, [1.0]))
 
 
 def make_sampler(seed: int, n_trials: int):
@@ -109,15 +93,19 @@ def open_study(storage, name: str, multi: bool, seed: int, n_trials: int) -> opt
     return study
 
 
+def _feasible(study: optuna.Study) -> list[tuple[FrozenTrial, TrialRecord]]:
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return [(t, r) for t in done if (r := TrialRecord.from_trial(t)).is_feasible]
+
+
 def feasible_trials(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if all(c <= 0 for c in constraints_of(t))]
+    return [t for t, _ in _feasible(study)]
 
 
 def ranked_feasible(study: optuna.Study) -> list[FrozenTrial]:
     """Feasible trials, fastest first; ties broken by accuracy. Infeasible trials never qualify."""
-    return sorted(feasible_trials(study),
-                  key=lambda t: (t.user_attrs[ATTR_MEASUREMENT]["throughput"], t.values[0]), reverse=True)
+    ranked = sorted(_feasible(study), key=lambda tr: (tr[1].measurement.throughput, tr[0].values[0]), reverse=True)
+    return [t for t, _ in ranked]
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial | None:
@@ -162,11 +150,11 @@ class RuntimeSiblings:
         self.layouts = tuple(layouts)  # "NxT" as the space's layout parameter; empty = the trial's own
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if (trial.state != TrialState.COMPLETE or not trial.user_attrs.get(ATTR_FEASIBLE)
-                or "batch_size" not in trial.params):
+        record = TrialRecord.from_trial(trial)
+        if not record.is_feasible or "batch_size" not in trial.params:
             return
-        key = (trial.user_attrs.get("recipe_key"), trial.params.get("engine"))
-        if any(t.number < trial.number and (t.user_attrs.get("recipe_key"), t.params.get("engine")) == key
+        key = (record.recipe_key, trial.params.get("engine"))
+        if any(t.number < trial.number and (TrialRecord.from_trial(t).recipe_key, t.params.get("engine")) == key
                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))):
             return
         layouts = self.layouts if self.layouts and "layout" in trial.params else (None,)
@@ -196,14 +184,14 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: T
 
     def stop_when_done(st: optuna.Study, trial: FrozenTrial) -> None:
         done = finished_count(st)
-        state = trial.state.name
+        state, r = trial.state.name, TrialRecord.from_trial(trial)
         if trial.state == TrialState.COMPLETE:
-            m = trial.user_attrs[ATTR_MEASUREMENT]
+            m = r.measurement
             log.info("trial %d %s: %s=%.4f %.1f ex/s p99 %.2f ms %s [%d/%d]", trial.number, state,
-                     objective.metric, m["metrics"][objective.metric], m["throughput"], m["latency_ms"]["p99"],
-                     "feasible" if trial.user_attrs.get(ATTR_FEASIBLE) else "INFEASIBLE", done, n_trials)
+                     objective.metric, m.metrics[objective.metric], m.throughput, m.latency_ms["p99"],
+                     "feasible" if r.is_feasible else "INFEASIBLE", done, n_trials)
         else:
-            log.info("trial %d %s: %s [%d/%d]", trial.number, state, fail_reason(trial), done, n_trials)
+            log.info("trial %d %s: %s [%d/%d]", trial.number, state, r.reason, done, n_trials)
         if done >= n_trials or stop.requested:
             st.stop()
 

@@ -12,7 +12,7 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from autotune.outcome import SweepOutcome
 from compress.errors import UserInputError
@@ -172,9 +172,9 @@ def run_task(config, t: TaskEntry) -> SuiteRecord:
     return SuiteRecord.from_outcome(done) if done else failed("failed: the sweep wrote no outcome.json")
 
 
-def prepare(args: argparse.Namespace) -> list[tuple[TaskEntry, Any]]:
-    """(task, SweepConfig) for every task, all checked before any work or any folder is made."""
-    from autotune.commands.sweep_cmd import config_from_args
+def prepare(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> list[tuple[TaskEntry, Any]]:
+    """(task, SweepConfig) for every task, all checked before any work or any folder is made;
+    ``config_from_args(args, task=, run_dir=, cache_dir=)`` is the CLI's option mapping."""
     from autotune.sweep import Sweep
 
     if getattr(args, "task_spec", None) or getattr(args, "custom_train", None) or getattr(args, "custom_dev", None):
@@ -198,11 +198,11 @@ def prepare(args: argparse.Namespace) -> list[tuple[TaskEntry, Any]]:
     return out
 
 
-def run_suite(args: argparse.Namespace) -> list[SuiteRecord]:
+def run_suite(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> list[SuiteRecord]:
     """Every task checked first, then one sweep each in order; a task with an outcome.json is done."""
     from reports.suite import write_markdown
 
-    planned = prepare(args)
+    planned = prepare(args, config_from_args)
     suite_dir = Path(args.run_dir)
     suite_dir.mkdir(parents=True, exist_ok=True)
     names = tuple(t.name for t, _ in planned)

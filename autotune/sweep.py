@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from autotune.backends import registry as engine_registry
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
 from autotune.space import Choice, SearchSpace, whole_machine
@@ -204,7 +205,7 @@ class Sweep:
     def check_inputs(self):
         """Recipe, teacher, space, cores and data, read and refused before anything is created:
         (task data, teacher shape)."""
-        from autotune.commands.common import load_data
+        from autotune.task_data import load_data
         from autotune.teacher_head import finetuned_for
         from compress.models import check_model_dir
 
@@ -275,7 +276,7 @@ class Sweep:
         else:
             recipe = replace(recipe, student_layers=depth, heads_kept=kept,
                              route=choice.route if choice.route != "none" else "subset")
-        if choice.engine == "ort-int8-selective" and recipe.approx == "none":
+        if "significance" in engine_registry.get(choice.engine).needs and recipe.approx == "none":
             recipe = replace(recipe, approx="significance")  # the engine reads the scores from the model dir
         runtime = Runtime(engine=choice.engine, padding=self.space.padding, batch_size=choice.batch_size,
                           instances=choice.instances, threads=choice.threads,
@@ -300,7 +301,7 @@ class Sweep:
 
     def rows(self, data, split: str):
         """The rows a split is scored on: ``eval_limit`` cuts the search split only, at a group's end."""
-        from autotune.studies import limit_rows
+        from compress.tasks import limit_rows
 
         rows = data.splits[split]
         return limit_rows(rows, self.config.eval_limit) if split == "dev" else rows
@@ -349,15 +350,11 @@ class Sweep:
 
     def trial_heldout(self, data, trial) -> dict[str, Any]:
         """A stored trial's recipe (cached model) and runtime, scored on the held-out split."""
-        from autotune import study as S
-        from autotune.runtime import Runtime
-        from compress.recipe import Recipe
-
+        from autotune.trial_record import TrialRecord
         from autotune.trust import judge, vs_teacher
 
-        recipe = Recipe.from_dict(trial.user_attrs[S.ATTR_RECIPE])
-        m = self.evaluate(data, recipe, Runtime.from_dict(trial.user_attrs[S.ATTR_RUNTIME]), split="holdout",
-                          repeats=1, keep_logits=True)[0]
+        r = TrialRecord.from_trial(trial)
+        m = self.evaluate(data, r.recipe, r.runtime, split="holdout", repeats=1, keep_logits=True)[0]
         rows, logits = data.splits["holdout"], m.pop("logits")
         judged = judge(data.spec, rows, logits, self.trivial(data, "holdout"), self.config.seed)
         teacher = self.teacher_heldout(self._study, data)
@@ -527,6 +524,7 @@ class Sweep:
         """The deployment config of the confirmed pick, its speed-ups re-timed beside the pick, and
         the sweep's outcome."""
         from autotune.deploy import deploy_config
+        from autotune.trial_record import TrialRecord
         from autotune.trust import resolution_note
         from compress.intervals import Interval
 
@@ -552,7 +550,7 @@ class Sweep:
         if note:
             log.warning("%s", note)
             outcome["notes"] += (note,)
-        pick_search = (best.user_attrs["measurement"].get("intervals") or {}).get(metric)
+        pick_search = (TrialRecord.from_trial(best).measurement.intervals or {}).get(metric)
         self.write_outcome(
             outcome, pick_trial=best.number, pick_throughput=config.throughput,
             pick_search=Interval.from_dict(pick_search) if pick_search else None,
@@ -567,20 +565,19 @@ class Sweep:
     def retime_pick(self, data, best, refs: dict[str, Any]):
         """The pick, the out-of-the-box baseline and the ORT-int8 teacher at the pick's runtime timed
         beside each other (autotune/retime.py) on the first retime.ROWS search rows: a Retimed."""
-        from autotune import study as S
         from autotune.retime import ROWS, retime, rounds_for
-        from autotune.runtime import Runtime
-        from autotune.studies import limit_rows
+        from compress.tasks import limit_rows
+        from autotune.trial_record import TrialRecord
         from compress.pipeline import build
-        from compress.recipe import Recipe
 
-        pick = build(Recipe.from_dict(best.user_attrs[S.ATTR_RECIPE]), data, self.cache_dir)  # cached
+        r = TrialRecord.from_trial(best)
+        pick = build(r.recipe, data, self.cache_dir)  # cached
         teacher = build(self.base_recipe(), data, self.cache_dir)
-        stored = best.user_attrs[S.ATTR_MEASUREMENT]["throughput"]
+        stored = r.measurement.throughput
         expected = {"pick": stored, "int8_teacher": stored,  # at the pick's runtime: the pick's order
                     "baseline": (refs.get("baseline") or {}).get("throughput")}
         return retime(Path(pick.model_dir), Path(teacher.model_dir), limit_rows(self.rows(data, "dev"), ROWS),
-                      data.spec, Runtime.from_dict(best.user_attrs[S.ATTR_RUNTIME]), self.cache_dir,
+                      data.spec, r.runtime, self.cache_dir,
                       rounds_for(self.preset.measure_repeats), expected)
 
     def write_outcome(self, fields: dict[str, Any], **more) -> None:

@@ -2,13 +2,14 @@
 measurements on the same cores at the same moment would corrupt each other's numbers."""
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from compress.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +22,6 @@ def default_lock_path() -> Path:
 def timing_lock(path: Path | None = None) -> Iterator[float]:
     """Hold the lock while timing; yields the seconds spent waiting for it."""
     path = Path(path or default_lock_path())
-    path.parent.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another worker to finish timing (%s)", path)
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield time.monotonic() - start
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(path, on_wait=lambda: log.info("waiting for another worker to finish timing (%s)", path)):
+        yield time.monotonic() - start

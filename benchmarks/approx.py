@@ -124,7 +124,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", default="sst2")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--cache", default=str(ROOT / ".cache" / "compress"))
+    p.add_argument("--cache-dir", "--cache", dest="cache", default=str(ROOT / ".cache" / "compress"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--max-train", type=int, default=0, help="seeded train subset (0 = the whole split)")
     p.add_argument("--epochs", type=float, default=1.0)

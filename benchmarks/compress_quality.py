@@ -42,7 +42,7 @@ def recipes(args) -> dict[str, Recipe]:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
-    p.add_argument("--cache", default=str(ROOT / ".cache" / "compress"))
+    p.add_argument("--cache-dir", "--cache", dest="cache", default=str(ROOT / ".cache" / "compress"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
     p.add_argument("--teacher-epochs", type=float, default=1.0)
     p.add_argument("--teacher-lr", type=float, default=5e-5)

@@ -22,7 +22,7 @@ def main() -> int:
     from autotune.measure import measure
     from autotune.modeldir import classifier_dir
     from autotune.runtime import Runtime
-    from autotune.studies import limit_rows
+    from compress.tasks import limit_rows
     from compress.tasks import load_task
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
-    from autotune.commands.common import load_data
+    from autotune.task_data import load_data
     from autotune.hardware import detect
     from autotune.measure import measure
     from autotune.runtime import Runtime

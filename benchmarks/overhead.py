@@ -39,7 +39,7 @@ def main() -> int:
     from autotune.hardware import detect
     from autotune.modeldir import classifier_dir
     from autotune.pool import run_pool
-    from autotune.studies import limit_rows
+    from compress.tasks import limit_rows
     from compress.batching import encode, make_batches
     from compress.models import load_tokenizer
     from compress.tasks import load_task

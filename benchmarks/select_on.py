@@ -36,7 +36,7 @@ def score(model_dir: Path, rows, spec) -> float:
 
 
 def main() -> int:
-    from autotune.commands.common import load_data
+    from autotune.task_data import load_data
     from compress.pipeline import build
     from compress.recipe import Recipe
 
@@ -59,7 +59,7 @@ def main() -> int:
     spec = data.spec
     halves = {"search": data.splits["dev"], "held": data.splits["holdout"]}
     rows = []
-    print(f"| seed | select_on | model | search half | held-out half | search − held |\n|---:|---|---|---:|---:|---:|",
+    print("| seed | select_on | model | search half | held-out half | search − held |\n|---:|---|---|---:|---:|---:|",
           flush=True)
     for seed in (int(s) for s in args.seeds.split(",")):
         for select_on in ("dev", "train"):
@@ -74,7 +74,7 @@ def main() -> int:
                              "model_dir": str(built.model_dir)})
                 print(f"| {seed} | {select_on} | {name} | {s:.4f} | {h:.4f} | {s - h:+.4f} |", flush=True)
 
-    print(f"\n| select_on | model | mean search | mean held-out | mean search − held |\n|---|---|---:|---:|---:|")
+    print("\n| select_on | model | mean search | mean held-out | mean search − held |\n|---|---|---:|---:|---:|")
     for select_on in ("dev", "train"):
         for name in ("teacher", "student"):
             mine = [r for r in rows if r["select_on"] == select_on and r["model"] == name]

@@ -1,7 +1,7 @@
 """SkipLayerNormalization fused vs left as Add + LayerNormalization, the same model int8 on CPU.
 
-compress/export.py leaves it unfused on CPU (and the engines stop the session from fusing it
-back) because onnxruntime's CPU kernel for it was measured slower than the ops it replaces.
+autotune/backends/ort_export.py leaves it unfused on CPU (and the engines stop the session from
+fusing it back) because onnxruntime's CPU kernel for it was measured slower than the ops it replaces.
 This re-measures that on the machine at hand: both graphs quantised the same way, timed
 interleaved (fused, unfused, fused, ...) --rounds times, medians and their ratio printed, the
 two graphs' predictions compared, and then one profiled pass of each (outside the timing): the
@@ -28,13 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
+    from autotune.backends.ort_export import export_onnx
+    from autotune.backends.ort_quantize import quantize_int8
     from autotune.engines import ort_session
     from autotune.hardware import detect
     from autotune.modeldir import classifier_dir
     from compress.batching import encode, make_batches
-    from compress.export import export_onnx
     from compress.models import load_tokenizer
-    from compress.quantize import quantize_int8
     from compress.tasks import load_task
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

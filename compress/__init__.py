@@ -1,4 +1,4 @@
-"""Everything that changes a model: tasks, batching, training, pruning, export.
+"""Everything that changes a model: tasks, batching, training, pruning, approximation.
 
 Knows nothing of Optuna or of how models are timed.
 """

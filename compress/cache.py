@@ -6,16 +6,16 @@ A directory counts as present only once its ``meta.json`` exists.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
+
+from compress.locks import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +28,8 @@ def content_key(*parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-@contextmanager
-def locked(cache_dir: Path, key: str) -> Iterator[None]:
-    locks = cache_dir / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with open(locks / f"{key}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+def locked(cache_dir: Path, key: str):
+    return file_lock(Path(cache_dir) / ".locks" / f"{key}.lock")
 
 
 def read_meta(path: Path) -> dict[str, Any]:
@@ -65,3 +57,33 @@ def get_or_build(cache_dir: Path, key: str, build: Callable[[Path], dict[str, An
             raise
     log.info("cached %s", final)
     return final, False
+
+
+# derived files (ONNX exports, quantised graphs, seeded heads) in the same cache, grouped by kind:
+# cache_dir/<kind>/<key>
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".json", ".onnx", ".data")
+_SKIP = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "meta.json",
+         "significance.json")
+
+
+def hash_dir(path: str | os.PathLike) -> str:
+    """sha256 over a model dir's weights and config (tokenizer files excluded: they don't change the graph)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.iterdir() if p.is_file() and p.suffix in _WEIGHT_SUFFIXES and p.name not in _SKIP):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def cached(cache_dir: str | os.PathLike, kind: str, key: str, build: Callable[[Path], None]) -> Path:
+    """``cache_dir/kind/key``, built by ``build(tmp_dir)`` on a miss (locked, renamed into place)."""
+
+    def with_meta(tmp: Path) -> dict:
+        build(tmp)
+        return {"kind": kind, "key": key}
+
+    path, _ = get_or_build(Path(cache_dir) / kind, key, with_meta)
+    return path

@@ -291,6 +291,16 @@ def discover(data_dir: str | Path) -> list[TaskData]:
     return [load_task(spec, data_dir) for spec in TASKS.values() if task_dir(spec, data_dir) is not None]
 
 
+def limit_rows(rows: Sequence[Example], limit: int | None) -> tuple[Example, ...]:
+    """The first ``limit`` rows, extended so that no group (COPA record, MultiRC question) is cut."""
+    if not limit or limit >= len(rows):
+        return tuple(rows)
+    end = limit
+    while end < len(rows) and rows[end].group is not None and rows[end].group == rows[end - 1].group:
+        end += 1
+    return tuple(rows[:end])
+
+
 def split_rows(rows: Sequence[Example], fraction: float, seed: int) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
     """Deterministic seeded split; grouped rows (MultiRC questions, COPA records) stay together."""
     key_of = [ex.group if ex.group is not None else i for i, ex in enumerate(rows)]

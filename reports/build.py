@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports import charts, fixed, html, markdown, pareto, significance, tables
+from autotune.cost import EXAMPLE_USD_PER_HOUR
+from reports import charts, html, markdown, paper_tables, pareto, significance, tables
 from reports.document import Document, Image, Section, Table
 from reports.length import sweep_length
 from reports.load import TaskResults, load_run
@@ -30,7 +31,7 @@ class Inputs:
     study: str | None = None
     table2: Path | None = None
     ablation: Path | None = None
-    usd_per_hour: float = tables.EXAMPLE_USD_PER_HOUR
+    usd_per_hour: float = EXAMPLE_USD_PER_HOUR
     significance: tuple[Path, ...] = ()  # model dirs or significance.json files to show beside the sweep's
 
 
@@ -160,8 +161,8 @@ def fixed_section(title: str, frame: pd.DataFrame, shown: pd.DataFrame, chart, f
 def build(inp: Inputs) -> Document:
     results = load_run(inp.run_dir, inp.storage, inp.study)
     # every input is read before anything is drawn, so bad input stops the report at once
-    t2 = fixed.read_table2(fixed.find_files(inp.table2, "table2.json", inp.run_dir))
-    ab = fixed.read_ablation(fixed.find_files(inp.ablation, "ablation.json", inp.run_dir))
+    t2 = paper_tables.read_table2(paper_tables.find_files(inp.table2, "table2.json", inp.run_dir))
+    ab = paper_tables.read_ablation(paper_tables.find_files(inp.ablation, "ablation.json", inp.run_dir))
     scored = [(Path(p), significance.read(p)) for p in inp.significance]
     out = Path(inp.out_dir)
     fig_dir = out / "figures"
@@ -176,7 +177,7 @@ def build(inp: Inputs) -> Document:
         Table("Chosen recipe per task (deployment config, else the fastest feasible trial)", best),
         f"USD per 100M queries assumes {inp.usd_per_hour:.4g} USD per hour for the whole measured machine"
         + (" (an example price, about a small 2-vCPU cloud VM; pass --usd-per-hour)."
-           if inp.usd_per_hour == tables.EXAMPLE_USD_PER_HOUR else " (--usd-per-hour)."),
+           if inp.usd_per_hour == EXAMPLE_USD_PER_HOUR else " (--usd-per-hour)."),
         "Recipe: L = layers kept (g: greedy layer drop, s: one-shot significance drop), H = attention heads kept per layer, F = FFN neurons "
         "kept per layer; =T is the teacher's own size.",
         "Energy per 1,000 queries: 'measured' comes from RAPL counters; 'estimated' is CPU time × TDP per core."))]

@@ -16,7 +16,8 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.outcome import SweepOutcome
-from autotune.storage import fail_reason, is_journal, open_journal, spent_time, used_budget
+from autotune.storage import is_journal, open_journal
+from autotune.trial_record import TrialRecord
 from compress.errors import UserInputError
 from reports.length import TIME_FORMAT
 
@@ -116,45 +117,35 @@ def describe_recipe(recipe: dict | None) -> str:
     return f"{depth} {heads} {ffn}"
 
 
-def _status(t: FrozenTrial) -> str:
-    if t.state == TrialState.COMPLETE:
-        return "feasible" if _feasible(t) else "infeasible"
-    return t.state.name.lower()
-
-
-def _feasible(t: FrozenTrial) -> bool:
-    if "feasible" in t.user_attrs:
-        return bool(t.user_attrs["feasible"])
-    return all(c <= 0 for c in t.user_attrs.get("constraints", [1.0]))
-
-
 def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[str, Any]:
-    ua = t.user_attrs
-    m = ua.get("measurement") or {}
-    rt = ua.get("runtime") or m.get("runtime") or {}
-    rec = ua.get("recipe") or {}
-    lat = m.get("latency_ms") or {}
+    r = TrialRecord.from_trial(t)
+    m = r.measurement
+    runtime = r.runtime or (m.runtime if m else None)
+    rt = runtime.to_dict() if runtime else {}
+    rec = r.recipe.to_dict() if r.recipe else {}
+    lat = m.latency_ms if m else {}
     complete = t.state == TrialState.COMPLETE
-    acc = m.get("metrics", {}).get(metric)
+    acc = m.metrics.get(metric) if m else None
     if acc is None and complete and t.values and len(t.values) == 2:
         acc = t.values[0]
-    tput = m.get("throughput", t.values[-1] if complete and t.values else None)
+    tput = m.throughput if m else t.values[-1] if complete and t.values else None
     instances, threads = _layout(rt)
-    ci = (m.get("intervals") or {}).get(metric) or {}
+    ci = ((m.intervals if m else None) or {}).get(metric) or {}
+    status = ("feasible" if r.is_feasible else "infeasible") if complete else t.state.name.lower()
     return {
-        "study": study_name, "task": task, "trial": t.number, "state": t.state.name, "status": _status(t),
-        "feasible": complete and _feasible(t), "accuracy": acc, "accuracy_low": ci.get("low"),
+        "study": study_name, "task": task, "trial": t.number, "state": t.state.name, "status": status,
+        "feasible": r.is_feasible, "accuracy": acc, "accuracy_low": ci.get("low"),
         "accuracy_high": ci.get("high"), "throughput": tput,
         "latency_p50_ms": lat.get("p50"), "latency_p90_ms": lat.get("p90"), "latency_p99_ms": lat.get("p99"),
         "engine": rt.get("engine"), "padding": rt.get("padding"), "batch_size": rt.get("batch_size"),
         "instances": instances, "threads": threads, "student_layers": rec.get("student_layers") or rec.get("approx_layers"),
         "route": "significance" if rec.get("approx") == "significance-drop" else rec.get("route"),
         "heads_kept": rec.get("heads_kept") or rec.get("approx_heads"), "ffn_kept": rec.get("ffn_kept"),
-        "recipe": describe_recipe(rec), "recipe_key": ua.get("recipe_key", ""),
-        "energy_per_query_j": m.get("energy_per_query_j"), "energy_method": m.get("energy_method", ""),
-        "energy_measured": m.get("energy_measured"), "busy_before_pct": m.get("busy_before_pct"),
-        "constraints": json.dumps(ua.get("constraints", [])), "error": fail_reason(t),
-        "finished": used_budget(t), "timed": spent_time(t),
+        "recipe": describe_recipe(rec), "recipe_key": r.recipe_key if r.recipe_key is not None else "",
+        "energy_per_query_j": m.energy_per_query_j if m else None, "energy_method": m.energy_method if m else "",
+        "energy_measured": m.energy_measured if m else None, "busy_before_pct": m.busy_before_pct if m else None,
+        "constraints": json.dumps(list(r.constraints)), "error": r.reason,
+        "finished": r.used_budget, "timed": r.spent_time,
         "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
         if t.datetime_start and t.datetime_complete else None,
@@ -177,9 +168,10 @@ def stored_significance(study: optuna.Study) -> dict[int, dict[str, Any]]:
     significance.json beside its model (an older sweep, or storage written by another tool)."""
     out: dict[int, dict[str, Any]] = {}
     for t in study.get_trials(deepcopy=False):
-        sig = t.user_attrs.get("significance")
-        if sig is None and (t.user_attrs.get("recipe") or {}).get("approx", "none") != "none":
-            f = Path(str(t.user_attrs.get("model_dir", ""))) / "significance.json"
+        r = TrialRecord.from_trial(t)
+        sig = r.significance
+        if sig is None and r.recipe is not None and r.recipe.approx != "none":
+            f = Path(r.model_dir or "") / "significance.json"
             sig = read_json(f, "significance scores") if f.is_file() else None
         if isinstance(sig, dict):
             out[t.number] = sig

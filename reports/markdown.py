@@ -6,7 +6,11 @@ viewer that renders to HTML then shows it literally instead of running it.
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from reports.document import Document, Image, Table
 
@@ -15,13 +19,28 @@ def esc(text: str) -> str:
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
+def number(v: Any) -> str:
+    """A raw cell: 3 decimals, thousands separated from 1,000 up; n/a for a missing value."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.3f}" if abs(v) < 1000 else f"{v:,.0f}"
+    return str(v)
+
+
+def grid(frame: pd.DataFrame, number_format: bool = False) -> str:
+    """A GitHub markdown table, every cell escaped; ``number_format`` for frames of raw numbers."""
+    cell = (lambda v: esc(number(v))) if number_format else esc
+    head = "| " + " | ".join(esc(c) for c in frame.columns) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
 def table(t: Table) -> str:
     if t.frame.empty:
         return f"*{esc(t.caption)}: none.*"
-    head = "| " + " | ".join(esc(c) for c in t.frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in t.frame.columns) + "|"
-    rows = ["| " + " | ".join(esc(v) for v in row) + " |" for row in t.frame.itertuples(index=False)]
-    return "\n".join([f"**{esc(t.caption)}**", "", head, rule, *rows])
+    return "\n".join([f"**{esc(t.caption)}**", "", grid(t.frame)])
 
 
 def render(doc: Document, out_dir: Path) -> str:

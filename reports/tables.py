@@ -10,10 +10,8 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from autotune.cost import usd_per_100m_or_none as usd_per_100m
 from reports.load import TaskResults
-
-# An example price, not a quote: roughly a small 2-vCPU on-demand cloud VM. Pass your own.
-EXAMPLE_USD_PER_HOUR = 0.10
 
 
 def num(fmt: str) -> Callable[[Any], str]:
@@ -41,10 +39,6 @@ def render(df: pd.DataFrame, columns: dict[str, tuple[str, Callable[[Any], str]]
     """``columns``: source column -> (heading, formatter); returns strings only."""
     return pd.DataFrame({head: [fmt(v) for v in df[col]] if col in df else []
                          for col, (head, fmt) in columns.items()}, dtype=object)
-
-
-def usd_per_100m(throughput: float | None, usd_per_hour: float) -> float | None:
-    return usd_per_hour * 1e8 / throughput / 3600 if throughput else None
 
 
 def energy_method(measured: Any, method: Any) -> str:

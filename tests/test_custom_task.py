@@ -78,7 +78,7 @@ def test_build_command_splits_dev_as_a_sweep_and_scores_the_held_out_rows(tmp_pa
 
     teacher = save_tiny(tmp_path / "tiny", layers=1)
     common = ("build", "--task", "sst2", "--data-dir", str(data_dir), "--teacher", str(teacher),
-              "--teacher-epochs", "0", "--cache", str(tmp_path / "cache"), "--no-progress")
+              "--teacher-epochs", "0", "--cache-dir", str(tmp_path / "cache"), "--no-progress")
     out = run_cli(*common, "--holdout-fraction", "0.5", "--json")
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)

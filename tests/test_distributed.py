@@ -26,6 +26,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from autotune.storage import finished_count, open_storage
+from autotune.trial_record import TrialRecord
 from tests.conftest import ROOT
 from tests.test_sweep import run_sweep, sweep_args, tiny  # noqa: F401 -- tiny: the tiny teacher fixture
 
@@ -230,7 +231,7 @@ def test_two_workers_on_postgres_survive_kill_9_mid_trial(tiny, data_dir, postgr
     assert [t.number for t in trials] == list(range(len(trials)))  # no duplicate (or missing) trial number
     assert all(trials[k].state.name == "COMPLETE" and trials[k].values == v for k, v in before.items())
     (stale,) = [t for t in trials if t.state.name == "FAIL"]
-    assert stale.number in running and "error" not in stale.user_attrs  # failed by its heartbeat, not an error
+    assert stale.number in running and TrialRecord.from_trial(stale).error is None  # failed by its heartbeat
     (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == stale.number]
     # retried from the parameters it had drawn when it was killed
     assert retry.state.name == "COMPLETE" and stale.params.items() <= retry.params.items()

@@ -4,10 +4,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from autotune.backends.ort_export import MAX_IR_VERSION, UNFUSED_ON_CPU, export_onnx
+from autotune.backends.ort_quantize import quantize_int8
 from autotune.hardware import detect
-from compress.export import MAX_IR_VERSION, UNFUSED_ON_CPU, export_onnx
 from compress.models import load_classifier
-from compress.quantize import quantize_int8
 from tests.tinymodels import make_tiny
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -14,23 +15,24 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
+from autotune.measure import Measurement
+from autotune.runtime import Runtime
+from autotune.trial_record import TrialRecord, meets
 from compress.errors import UserInputError
+from compress.recipe import Recipe
 from reports import pareto
 from reports.build import Inputs, write
 from reports.load import load_run
+from tests import records
 
 EVIL = "<script>alert(1)</script>"
 DIST = {"k": CategoricalDistribution([0, 1, 2, 3, 4, 5, 6, 7])}
 
 
 def measurement(tp: float, acc: float, p99: float, metric: str = "accuracy", engine: str = "ort-int8",
-                layout=(1, 2), measured: bool = False) -> dict:
-    rt = {"engine": engine, "padding": "dynamic", "batch_size": 8, "instances": layout[0], "threads": layout[1],
-          "max_length": None, "allow_oversubscribe": False}
-    return {"throughput": tp, "latency_ms": {"p50": p99 / 2, "p90": p99 * 0.8, "p99": p99, "mean": p99 / 2},
-            "metrics": {metric: acc}, "energy_j": 8.0, "energy_per_query_j": 0.004,
-            "energy_method": "RAPL package counters" if measured else "cpu-time×TDP estimate (4.00 W/core)",
-            "energy_measured": measured, "runtime": rt, "examples": 436, "core_sets": [[0, 1]]}
+                layout=(1, 2), measured: bool = False) -> Measurement:
+    rt = Runtime(engine=engine, padding="dynamic", batch_size=8, instances=layout[0], threads=layout[1])
+    return records.measurement(tp, {metric: acc}, p99, rt, measured, core_sets=((0, 1),))
 
 
 SIG = {"layers": [0.31, -0.002, 0.05], "heads": [[0.1, 0.0, 0.2], [0.01, 0.02, 0.0], [0.3, 0.1, 0.05]],
@@ -39,19 +41,22 @@ SIG = {"layers": [0.31, -0.002, 0.05], "heads": [[0.1, 0.0, 0.2], [0.01, 0.02, 0
 
 def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: str = "accuracy",
         layers=3, heads=6, error: str | None = None) -> None:
-    recipe = {"task": study.user_attrs["task"], "student_layers": layers, "route": "subset",
-              "heads_kept": heads, "ffn_kept": 768}
+    recipe = Recipe(task=study.user_attrs["task"], student_layers=layers, route="subset", heads_kept=heads,
+                    ffn_kept=768)
     m = measurement(tp, acc, p99, metric, layout=(2, 1) if k % 2 else (1, 2))
-    attrs = {"recipe": recipe, "recipe_key": f"key{k}", "runtime": m["runtime"]}
+    record = TrialRecord(recipe=recipe, recipe_key=f"key{k}", runtime=m.runtime)
     if error:
-        study.add_trial(create_trial(state=TrialState.FAIL, params={"k": k}, distributions=DIST,
-                                     user_attrs={**attrs, "error": error, "constraints": [1.0]}))
+        t = create_trial(state=TrialState.FAIL, params={"k": k}, distributions=DIST)
+        replace(record, error=error, constraints=(1.0,)).write(t)
+        study.add_trial(t)
         return
-    cons = [floor - acc]
+    cons = (floor - acc,)
     if k == 3:  # the deployed pick, scored by significance (AxFormer route)
-        attrs |= {"significance": SIG, "recipe": {**recipe, "approx": "significance-drop", "approx_layers": 3}}
-    study.add_trial(create_trial(values=[acc, tp], params={"k": k}, distributions=DIST, user_attrs={
-        **attrs, "measurement": m, "model_dir": f"/cache/m{k}", "constraints": cons, "feasible": cons[0] <= 0}))
+        record = replace(record, significance=SIG,
+                         recipe=replace(recipe, approx="significance-drop", approx_layers=3))
+    t = create_trial(values=[acc, tp], params={"k": k}, distributions=DIST)
+    replace(record, measurement=m, model_dir=f"/cache/m{k}", constraints=cons, feasible=meets(cons)).write(t)
+    study.add_trial(t)
 
 
 def make_study(storage: str, name: str, task: str, metric: str, note: str = "") -> optuna.Study:
@@ -61,8 +66,9 @@ def make_study(storage: str, name: str, task: str, metric: str, note: str = "") 
                        "hardware": {"hash": "abc123", "cpu_model": "Test CPU", "cores": [[0], [1]]},
                        "config": {"preset": "quick"},
                        "references": {"teacher_metrics": {metric: 0.89},
-                                      "baseline": measurement(20.0, 0.89, 60.0, metric, "torch-fp32", (1, None)),
-                                      "teacher_ort_int8": measurement(80.0, 0.885, 15.0, metric),
+                                      "baseline": measurement(20.0, 0.89, 60.0, metric, "torch-fp32",
+                                                              (1, None)).to_dict(),
+                                      "teacher_ort_int8": measurement(80.0, 0.885, 15.0, metric).to_dict(),
                                       "notes": [note] if note else []}}.items():
         study.set_user_attr(key, value)
     add(study, 0, 100.0, 0.890, 20.0, floor, metric, layers=6, heads=12)  # front
@@ -84,18 +90,17 @@ def run_dir(tmp_path_factory) -> Path:
     (run / "deploy" / "sst2.json").write_text(json.dumps({
         "task": "sst2", "study": "sst2-quick", "trial": 3, "throughput": 310.0, "latency_p50_ms": 4.0,
         "latency_p99_ms": 8.5, "dev_score": 0.881, "heldout_score": 0.872, "recipe": {}, "runtime": {}}))
-    (run / "table2.json").write_text(json.dumps({"task": "sst2", "metric": "accuracy", "baseline": {
-        "label": "no thread control", "instances": 1, "threads": None, "throughput": 40.0, "speedup": 1.0},
-        "rows": [{"measurement": {"throughput": 50.0, "runtime": {"instances": 1, "threads": 2},
-                                  "metrics": {"accuracy": 0.88}}},
-                 {"instances": 2, "threads": 1, "throughput": 90.0, "accuracy": 0.88}]}))
-    (run / "ablation.json").write_text(json.dumps({"task": "sst2", "metric": "accuracy", "steps": [
-        {"name": "baseline: PyTorch fp32", "throughput": 20.0, "accuracy": 0.89},
-        {"name": "+ ORT int8", "throughput": 80.0, "accuracy": 0.885},
-        {"name": f"+ distil {EVIL}", "throughput": 240.0, "accuracy": 0.883},
-        {"name": "+ 2×1 instances", "throughput": 400.0, "speedup": 20.0, "accuracy": 0.883},
-        {"name": "reference: teacher ORT int8", "throughput": 100.0, "accuracy": 0.885, "reference": True,
-         "step_gain": None}]}))
+    from autotune.paper_results import AblationResult, StudyRow, Table2Result
+
+    Table2Result(task="sst2", metric="accuracy", baseline=StudyRow("no thread control", 40.0, 1, None, speedup=1.0),
+                 rows=(StudyRow("1×2", 50.0, 1, 2, accuracy=0.88, speedup=1.25),
+                       StudyRow("2×1", 90.0, 2, 1, accuracy=0.88, speedup=2.25))).write(run)
+    steps = [("baseline: PyTorch fp32", 20.0, 0.89, 1.0, False), ("+ ORT int8", 80.0, 0.885, 4.0, False),
+             (f"+ distil {EVIL}", 240.0, 0.883, 3.0, False), ("+ 2×1 instances", 400.0, 0.883, 400 / 240, False),
+             ("reference: teacher ORT int8", 100.0, 0.885, None, True)]
+    AblationResult(task="sst2", metric="accuracy", steps=tuple(
+        StudyRow(name, tp, accuracy=acc, name=name, step=i, speedup=tp / 20.0, step_gain=gain, reference=ref)
+        for i, (name, tp, acc, gain, ref) in enumerate(steps))).write(run)
     return run
 
 

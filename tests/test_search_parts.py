@@ -8,7 +8,9 @@ from autotune import study as S
 from autotune.floor import AccuracyFloor
 from autotune.space import SearchSpace, factorisations, whole_machine
 from autotune.storage import finished_count, open_storage
+from autotune.trial_record import TrialRecord, meets
 from compress.errors import UserInputError
+from tests.records import measurement
 
 SPACE = SearchSpace(student_layers=(6, 3), heads_kept=(12, 6), ffn_kept=(1536, 768), layouts=((1, 2), (2, 1)))
 
@@ -64,11 +66,10 @@ def stored_study(tmp_path, results: dict[int, tuple[float, float]], floor: float
     def objective(trial):
         k = trial.suggest_categorical("k", list(results))
         acc, thr = results[k]
-        if models:
-            trial.set_user_attr("recipe_key", models[k])
-        trial.set_user_attr(S.ATTR_CONSTRAINTS, [floor - acc])
+        # no stored verdict, as in studies from before it was kept: feasibility by the constraints
+        TrialRecord(recipe_key=models[k] if models else None, constraints=(floor - acc,),
+                    measurement=measurement(thr, {"accuracy": acc})).write(trial)
         trial.set_constraint("accuracy_floor", floor - acc)
-        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": thr, "metrics": {"accuracy": acc}})
         return acc, thr
 
     for k in results:
@@ -195,6 +196,13 @@ def test_heldout_checks_are_kept_in_the_study_for_resumed_runs(tmp_path):
     assert asked == [0, 1, 2]
 
 
+def measured(trial, model: str, throughput: float, accuracy: float, floor: float = 0.8) -> None:
+    """What the objective stores for a measured trial of ``model``, under ``floor``."""
+    cons = (floor - accuracy,)
+    TrialRecord(recipe_key=model, measurement=measurement(throughput, {"accuracy": accuracy}), constraints=cons,
+                feasible=meets(cons)).write(trial)
+
+
 def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
     """RuntimeSiblings on a real study: new feasible models get batch-size siblings, others none."""
     st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=20)
@@ -203,11 +211,7 @@ def test_a_feasible_model_is_queued_at_every_other_batch_size_once(tmp_path):
     def objective(trial):
         model = trial.suggest_categorical("model", ["good", "bad"])
         batch = trial.suggest_categorical("batch_size", [1, 8, 32])
-        feasible = accuracy[model] >= 0.8
-        trial.set_user_attr("recipe_key", model)
-        trial.set_user_attr(S.ATTR_FEASIBLE, feasible)
-        trial.set_user_attr(S.ATTR_CONSTRAINTS, [0.8 - accuracy[model]])
-        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": 10.0 * batch, "metrics": {"accuracy": accuracy[model]}})
+        measured(trial, model, 10.0 * batch, accuracy[model])
         return accuracy[model], 10.0 * batch
 
     st.enqueue_trial({"model": "bad", "batch_size": 8})
@@ -229,10 +233,7 @@ def test_siblings_cover_whole_machine_layouts_once_per_model_and_engine(tmp_path
         engine = trial.suggest_categorical("engine", ["int8", "fp32"])
         batch = trial.suggest_categorical("batch_size", [1, 8])
         layout = trial.suggest_categorical("layout", ["1x1", "1x2", "2x1"])
-        trial.set_user_attr("recipe_key", "m")
-        trial.set_user_attr(S.ATTR_FEASIBLE, True)
-        trial.set_user_attr(S.ATTR_CONSTRAINTS, [-0.1])
-        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": float(batch), "metrics": {"accuracy": 0.9}})
+        measured(trial, "m", float(batch), 0.9)
         return 0.9, float(batch)
 
     st.enqueue_trial({"engine": "int8", "batch_size": 8, "layout": "2x1"})
@@ -253,10 +254,7 @@ def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_the
     def objective(trial):
         model = trial.suggest_categorical("model", ["a", "b", "c"])
         batch = trial.suggest_categorical("batch_size", [1, 8])
-        trial.set_user_attr("recipe_key", model)
-        trial.set_user_attr(S.ATTR_FEASIBLE, accuracy[model] >= 0.8)
-        trial.set_user_attr(S.ATTR_CONSTRAINTS, [0.8 - accuracy[model]])
-        trial.set_user_attr(S.ATTR_MEASUREMENT, {"throughput": 10.0 * batch, "metrics": {"accuracy": accuracy[model]}})
+        measured(trial, model, 10.0 * batch, accuracy[model])
         return accuracy[model], 10.0 * batch
 
     anchors = [{"model": m, "batch_size": 8} for m in "abc"]

@@ -93,9 +93,9 @@ def test_drop_removes_least_significant(scored):
 def test_selective_int8_keeps_significant_layers_fp32(tmp_path):
     import onnx
 
+    from autotune.backends.ort_export import export_onnx
+    from autotune.backends.ort_quantize import quantize_int8
     from autotune.engines import prepare
-    from compress.export import export_onnx
-    from compress.quantize import quantize_int8
 
     model_dir = save_tiny(tmp_path / "m", layers=3)
     exported = export_onnx(model_dir, tmp_path / "cache")

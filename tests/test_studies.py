@@ -4,8 +4,8 @@ import pytest
 
 from autotune.cli import main
 from autotune.hardware import detect
-from autotune.studies import layouts, limit_rows
-from compress.tasks import Example
+from autotune.paper_tables import layouts
+from compress.tasks import Example, limit_rows
 from tests.conftest import DATA
 from tests.tinymodels import make_tiny
 

@@ -14,7 +14,9 @@ import optuna
 import pytest
 
 from autotune.outcome import SweepOutcome
-from autotune.suite import Suite, SuiteRecord, run_suite
+from autotune.commands.sweep_cmd import config_from_args
+from autotune.suite import Suite, SuiteRecord
+from autotune.suite import run_suite as _run_suite
 from compress.errors import UserInputError
 from compress.intervals import Interval
 from tests.conftest import ROOT
@@ -31,6 +33,10 @@ def outcome(task: str, run_dir: Path, **kw) -> SweepOutcome:
                 pick_heldout=Interval(0.79, 0.64, 0.93, 28), speedup_vs_baseline=12.34,
                 speedup_vs_int8_teacher=2.5, heldout_confirmed=True, notes=("a note",))
     return SweepOutcome(**{**base, **kw})
+
+
+def run_suite(args):
+    return _run_suite(args, config_from_args)
 
 
 def parse(*argv: str):

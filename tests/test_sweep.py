@@ -13,6 +13,7 @@ import optuna
 import pytest
 
 from autotune.budget import spent_s
+from autotune.trial_record import TrialRecord
 from tests.conftest import ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -85,7 +86,7 @@ def test_sweep_end_to_end_writes_deploy_config_and_failed_trial_reason(tiny, dat
     complete = [t for t in st.trials if t.state.name == "COMPLETE"]
     assert len(failed) + len(complete) == 4 and complete
     assert failed, "the seeded sampler picks the CUDA engine at least once"
-    assert all("CUDA" in t.user_attrs["error"] for t in failed)  # the reason is stored, the sweep went on
+    assert all("CUDA" in TrialRecord.from_trial(t).error for t in failed)  # the reason is stored, the sweep went on
     cfg = json.loads((tiny / "e2e" / "deploy" / "sst2.json").read_text())
     assert cfg["runtime"]["engine"] == "ort-fp32"
     assert 0.0 <= cfg["heldout_score"] <= 1.0 and cfg["throughput"] > 0
@@ -129,7 +130,7 @@ def test_kill_9_then_rerun_loses_nothing_and_finishes_budget(tiny, data_dir):
     assert all(after[n] == v for n, v in before.items())  # no completed trial lost or changed
     assert len(after) == 5  # the budget is finished
     stale = [t for t in st.trials if t.state.name == "FAIL"]
-    assert stale and all("error" not in t.user_attrs for t in stale)  # the killed trial, failed by heartbeat
+    assert stale and all(TrialRecord.from_trial(t).error is None for t in stale)  # the killed trial, failed by heartbeat
     assert "RUNNING" not in states(st)
 
 
@@ -186,10 +187,11 @@ def test_second_sigterm_stops_the_trial_between_steps_and_queues_it_again(tiny, 
     assert "SIGTERM again: stopping the running trial before it builds another step" in err
     st = load(tiny, "stepstop")
     (stopped,) = [t for t in st.trials if t.state.name == "FAIL"]
-    assert "error" not in stopped.user_attrs and "before building step" in stopped.user_attrs["stopped"]
-    assert "step student" not in stopped.user_attrs["stopped"]  # the step it was in finished and was cached
+    record = TrialRecord.from_trial(stopped)
+    assert record.error is None and "before building step" in record.stopped
+    assert "step student" not in record.stopped  # the step it was in finished and was cached
     (queued,) = [t for t in st.trials if t.state.name == "WAITING"]
-    assert queued.user_attrs["requeued_from"] == stopped.number
+    assert TrialRecord.from_trial(queued).requeued_from == stopped.number
     assert not [t for t in st.trials if t.state.name == "COMPLETE"]
     spent = (stopped.datetime_complete - stopped.datetime_start).total_seconds()
     assert spent_s(st) == pytest.approx(spent)  # its time counts, though it is not a finished trial

@@ -142,7 +142,7 @@ def test_a_fitted_teacher_keeps_the_best_restart_on_rows_held_aside_from_train(t
 
 
 def test_eval_limit_keeps_groups_whole(data_dir):
-    from autotune.studies import limit_rows as whole_groups
+    from compress.tasks import limit_rows as whole_groups
     from compress.tasks import load_task
 
     rows = load_task("copa", data_dir).splits["dev"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from autotune.commands.study_common import add_study_args, model_dir, prepare_input
+from autotune.commands.paper_table_options import add_study_args, model_dir, prepare_input
 from autotune.cost import USD_PER_HOUR_HELP
 from compress.errors import UserInputError
 
@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotune.studies import ablation
+    from autotune.paper_tables import ablation
 
     from compress.models import check_model_dir
 

@@ -6,7 +6,8 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from autotune.commands.common import add_task_source_args, load_task_source, search_split
+from autotune.commands.task_options import add_task_source_args, load_task_source
+from autotune.task_data import search_split
 from compress.errors import UserInputError
 
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -18,7 +19,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("build", help="build the model a recipe describes (teacher, student, pruning), cached")
     p.add_argument("--task", help="task name (default: the recipe's)")
     p.add_argument("--recipe", help="recipe JSON file; options below override its fields")
-    p.add_argument("--cache", default=".cache/compress", help="artifact cache folder (default: .cache/compress)")
+    p.add_argument("--cache-dir", "--cache", dest="cache_dir", default=".cache/compress",
+                   help="artifact cache folder, as sweep's --cache-dir (default: .cache/compress; --cache: the old name)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--holdout-fraction", type=float, default=None, metavar="F",
@@ -78,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
     check_model_dir(recipe.teacher, "--teacher")
     if recipe.student_init:
         check_model_dir(recipe.student_init, "--student-init")
-    writable_dir("--cache", Path(args.cache))
+    writable_dir("--cache-dir", Path(args.cache_dir))
     data = load_task_source(args, recipe.task)
     if args.holdout_fraction is not None:
         data = search_split(data, recipe.seed, args.holdout_fraction)
-    built = build(recipe, data, Path(args.cache), progress=not args.no_progress)
+    built = build(recipe, data, Path(args.cache_dir), progress=not args.no_progress)
     held = None if args.holdout_fraction is None else _score(built.model_dir, data, "holdout",
                                                              recipe.max_length or data.spec.max_length)
     if args.json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 
 def add_parser(sub) -> None:
-    from reports.tables import EXAMPLE_USD_PER_HOUR
+    from autotune.cost import EXAMPLE_USD_PER_HOUR
 
     p = sub.add_parser("report", help="Pareto plots, Table 2/3 charts, best recipes, report.html from stored results")
     p.add_argument("--run", required=True, help="the sweep's run directory")

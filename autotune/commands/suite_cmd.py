@@ -41,10 +41,11 @@ def task_reports(records, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from autotune.commands.sweep_cmd import config_from_args
     from autotune.suite import run_suite
     from reports import suite as report
 
-    records = run_suite(args)
+    records = run_suite(args, config_from_args)
     if not args.no_report:
         task_reports(records, args)
     paths = report.write(Path(args.run_dir))

@@ -32,7 +32,7 @@ def add_parser(sub) -> None:
 
 def add_sweep_options(p: argparse.ArgumentParser) -> None:
     """Every sweep option but --task: shared with ``suite``, which runs one sweep per task."""
-    from autotune.commands.common import add_task_source_args
+    from autotune.commands.task_options import add_task_source_args
 
     add_task_source_args(p)
     p.add_argument("--run-dir", default=None, help="where the study, configs and reports go (default runs/<task>-<preset>)")
@@ -88,7 +88,7 @@ def task_of(args: argparse.Namespace, task: str | None) -> tuple[str, dict | Non
     """(task name, custom task spec as a dict or None): ``--task spec.json`` and the ``--custom-*``
     options name a custom task by its spec's name, so recipes, studies and configs agree on it."""
     from compress.custom_task import CustomTaskSpec
-    from autotune.commands.common import custom_spec
+    from autotune.commands.task_options import custom_spec
 
     spec = custom_spec(args, task)
     if spec is None and task and task.endswith(".json"):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from autotune.commands.study_common import add_study_args, model_dir, prepare_input
+from autotune.commands.paper_table_options import add_study_args, model_dir, prepare_input
 
 
 def add_parser(sub) -> None:
@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotune.studies import table2
+    from autotune.paper_tables import table2
 
     from autotune.runtime import Runtime
 
@@ -25,4 +25,4 @@ def run(args: argparse.Namespace) -> int:
     inp = prepare_input(args)
     result = table2(inp, model_dir(args.model, inp), args.engine, args.batch_size, args.padding)
     print((inp.out_dir / "table2.md").read_text())
-    return 0 if result["rows"] else 1
+    return 0 if result.rows else 1

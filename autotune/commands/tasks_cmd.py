@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from autotune.commands.common import add_task_source_args, load_task_source
+from autotune.commands.task_options import add_task_source_args, load_task_source
 
 
 def add_parser(sub) -> None:

@@ -1,6 +1,7 @@
-"""ONNX export with dynamic (batch, sequence) axes, then onnxruntime's transformer
-optimizer, which fuses Attention, Gelu, EmbedLayerNormalization and, for GPU only,
-SkipLayerNormalization (FastFormers section 5: graph optimisation is half of the CPU speed-up).
+"""The onnxruntime backend's export (it serves only that backend, hence here, not in compress/):
+ONNX with dynamic (batch, sequence) axes, then onnxruntime's transformer optimizer, which fuses
+Attention, Gelu, EmbedLayerNormalization and, for GPU only, SkipLayerNormalization (FastFormers
+section 5: graph optimisation is half of the CPU speed-up).
 
 Why not SkipLayerNormalization on CPU: onnxruntime 1.32's CPU kernel for it took several times
 the time of the Add + LayerNormalization it replaces (AMD EPYC, 2 cores); unfused, int8 models
@@ -20,7 +21,7 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from compress.artifacts import cached, content_key, hash_dir
+from compress.cache import cached, content_key, hash_dir
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)

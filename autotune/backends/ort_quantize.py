@@ -1,4 +1,5 @@
-"""onnxruntime dynamic int8 quantisation of an (optimised) ONNX graph (FastFormers section 5).
+"""The onnxruntime backend's dynamic int8 quantisation of an (optimised) ONNX graph (FastFormers
+section 5).
 
 Weights are QInt8 per output channel; activations are quantised on the fly. ``reduce_range``
 (7-bit weights) exists for CPUs without VNNI, where u8×s8 products can saturate; with
@@ -14,8 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from compress.artifacts import cached, content_key
-from compress.export import MAX_IR_VERSION, MODEL_FILE, ExportResult
+from autotune.backends.ort_export import MAX_IR_VERSION, MODEL_FILE, ExportResult
+from compress.cache import cached, content_key
 
 log = logging.getLogger(__name__)
 

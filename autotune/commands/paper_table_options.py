@@ -5,7 +5,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from autotune.commands.common import add_task_source_args, load_task_source
+from autotune.commands.task_options import add_task_source_args, load_task_source
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ def add_study_args(p: argparse.ArgumentParser) -> None:
 
 def prepare_input(args: argparse.Namespace):
     """(StudyInput, num_labels) from the parsed options."""
-    from autotune.studies import StudyInput, limit_rows
+    from autotune.paper_tables import StudyInput
+    from compress.tasks import limit_rows
 
     data = load_task_source(args, args.task)
     rows = data.splits.get(args.split, ())
