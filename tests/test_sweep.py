@@ -162,7 +162,9 @@ def test_second_sigterm_stops_the_trial_between_steps_and_queues_it_again(tiny, 
     """Two signals while a step builds: that step is cached, the trial stops before the next one, is
     failed with the reason, its time counts, and its point reruns first from the cached steps."""
     slow = tiny / "slow.json"  # a student step long enough to be caught while it builds
-    slow.write_text(json.dumps({**RECIPE, "kd_epochs": 30}))
+    # at chance, a tiny student stops early after 3 evaluations: more rows per epoch keep it building for
+    # seconds, not the 0.2 s in which both signals could miss it
+    slow.write_text(json.dumps({**RECIPE, "kd_epochs": 30, "max_train_examples": 8000}))
     # every trial: student, then prune and re-distil
     common = ("--seed", "3", "--recipe-json", str(slow), "--student-layers", "1", "--heads", "2")
     args = sweep_args(tiny, data_dir, "stepstop", "--n-trials", "3", *common)
