@@ -43,7 +43,7 @@ class Objective:
     teacher: Teacher
     floor: float
     metric: str
-    evaluate: Callable[[Any, Any], tuple[dict, Any]]  # (recipe, runtime) -> (Measurement.to_dict(), built)
+    evaluate: Callable[[Any, Any], tuple[Measurement, Any]]  # (recipe, runtime) -> (Measurement, built)
     to_trial: Callable[[Choice], tuple[Any, Any]]  # Choice -> (Recipe, Runtime)
     multi: bool = True
     p99_limit_ms: float | None = None
@@ -53,7 +53,7 @@ class Objective:
         recipe, runtime = self.to_trial(choice)
         TrialRecord(recipe=recipe, recipe_key=recipe.key(), runtime=runtime).write(trial)
         try:
-            measured, built = self.evaluate(recipe, runtime)
+            m, built = self.evaluate(recipe, runtime)
         except StepStop as exc:  # not the trial's fault: its point runs again, from the cached steps
             TrialRecord(stopped=str(exc)).write(trial)
             trial.study.enqueue_trial(trial.params, user_attrs=TrialRecord(requeued_from=trial.number).to_attrs())
@@ -64,7 +64,6 @@ class Objective:
             TrialRecord(error=reason[:500], constraints=(1.0,)).write(trial)
             log.warning("trial %d failed: %s", trial.number, reason)
             raise
-        m = Measurement.from_dict(measured)
         score, throughput = float(m.metrics[self.metric]), float(m.throughput)
         if not (math.isfinite(score) and math.isfinite(throughput)):
             raise ValueError(f"non-finite result: {self.metric}={score}, throughput={throughput}")

@@ -285,7 +285,13 @@ class Sweep:
 
     def evaluate(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None,
                  keep_logits: bool = False):
-        """Build (cached) and time under the machine-wide lock; (measurement dict, built).
+        """(measurement dict, built): ``measured`` for the callers that store it as JSON."""
+        m, built = self.measured(data, recipe, runtime, split, repeats, before_build, keep_logits)
+        return m.to_dict(), built
+
+    def measured(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None,
+                 keep_logits: bool = False):
+        """Build (cached) and time under the machine-wide lock; (Measurement, built).
         ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike.
         ``before_build``: see ``compress.pipeline.build``."""
         from autotune.measure import measure
@@ -297,7 +303,7 @@ class Sweep:
         with timing_lock():
             m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir,
                         repeats=repeats or self.preset.measure_repeats, keep_logits=keep_logits)
-        return m.to_dict(), built
+        return m, built
 
     def rows(self, data, split: str):
         """The rows a split is scored on: ``eval_limit`` cuts the search split only, at a group's end."""
@@ -503,7 +509,7 @@ class Sweep:
             teacher=S.Teacher(*shape, score=teacher_score),
             floor=floor,
             metric=metric,
-            evaluate=lambda r, rt: self.evaluate(data, r, rt, before_build=stop.before_build),
+            evaluate=lambda r, rt: self.measured(data, r, rt, before_build=stop.before_build),
             to_trial=lambda c: self.to_trial(c, shape),
             multi=multi,
             p99_limit_ms=cfg.p99_limit_ms,

@@ -56,7 +56,7 @@ def test_the_objective_writes_the_record_every_reader_gets():
     m = measurement(200.0, {"accuracy": 0.86}, p99=12.0, runtime=RUNTIME)
     built = SimpleNamespace(model_dir="/nonexistent/model")
     objective = S.Objective(space=SPACE, teacher=S.Teacher(6, 12, 1536, 0.9), floor=0.85, metric="accuracy",
-                            evaluate=lambda r, rt: (m.to_dict(), built), to_trial=lambda c: (RECIPE, RUNTIME),
+                            evaluate=lambda r, rt: (m, built), to_trial=lambda c: (RECIPE, RUNTIME),
                             p99_limit_ms=10.0)
     study.optimize(objective, n_trials=1)
     r = TrialRecord.from_trial(study.trials[0])
