@@ -18,6 +18,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autotune.budget import TimeBudget
+from autotune.hopeless import Hopeless, HopelessRule, Watch, earlier_curves
 from autotune.measure import Measurement
 from autotune.stop import StepStop, StopRequest, graceful_stop
 from autotune.space import Choice, SearchSpace, suggest
@@ -43,17 +44,27 @@ class Objective:
     teacher: Teacher
     floor: float
     metric: str
-    evaluate: Callable[[Any, Any], tuple[Measurement, Any]]  # (recipe, runtime) -> (Measurement, built)
+    # (recipe, runtime, the build's progress hook) -> (Measurement, built)
+    evaluate: Callable[[Any, Any, Watch], tuple[Measurement, Any]]
     to_trial: Callable[[Choice], tuple[Any, Any]]  # Choice -> (Recipe, Runtime)
     multi: bool = True
     p99_limit_ms: float | None = None
+    hopeless: HopelessRule | None = None  # stop students that cannot reach the floor; None = never
 
     def __call__(self, trial: optuna.Trial):
         choice = suggest(trial, self.space, self.teacher.layers, self.teacher.heads, self.teacher.ffn)
         recipe, runtime = self.to_trial(choice)
         TrialRecord(recipe=recipe, recipe_key=recipe.key(), runtime=runtime).write(trial)
+        earlier = earlier_curves(TrialRecord.from_trial(t).curves for t in trial.study.get_trials(deepcopy=False)
+                                 if t.number != trial.number)
+        watch = Watch(self.hopeless, earlier)
         try:
-            m, built = self.evaluate(recipe, runtime)
+            m, built = self.evaluate(recipe, runtime, watch)
+        except Hopeless as exc:  # it used its budget; its stopped step stays cached for a rerun
+            TrialRecord(curves=tuple(watch.curves.values()), pruned=exc.reason,
+                        saved_s=round(exc.saved_s, 1)).write(trial)
+            log.info("trial %d stopped: %s", trial.number, exc.reason)
+            raise optuna.TrialPruned(exc.reason) from exc
         except StepStop as exc:  # not the trial's fault: its point runs again, from the cached steps
             TrialRecord(stopped=str(exc)).write(trial)
             trial.study.enqueue_trial(trial.params, user_attrs=TrialRecord(requeued_from=trial.number).to_attrs())
@@ -61,7 +72,7 @@ class Objective:
             raise
         except Exception as exc:
             reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            TrialRecord(error=reason[:500], constraints=(1.0,)).write(trial)
+            TrialRecord(error=reason[:500], constraints=(1.0,), curves=tuple(watch.curves.values())).write(trial)
             log.warning("trial %d failed: %s", trial.number, reason)
             raise
         score, throughput = float(m.metrics[self.metric]), float(m.throughput)
@@ -71,7 +82,7 @@ class Objective:
         if self.p99_limit_ms is not None:
             constraints += (float(m.latency_ms["p99"]) - self.p99_limit_ms,)
         scores = Path(built.model_dir) / "significance.json"
-        TrialRecord(measurement=m, model_dir=str(built.model_dir),
+        TrialRecord(measurement=m, model_dir=str(built.model_dir), curves=tuple(watch.curves.values()),
                     significance=json.loads(scores.read_text()) if scores.is_file() else None,
                     constraints=constraints, feasible=meets(constraints)).write(trial)
         return (score, throughput) if self.multi else throughput
@@ -198,3 +209,31 @@ def run(study: optuna.Study, objective: Objective, n_trials: int, time_budget: T
         study.optimize(objective, n_trials=remaining, timeout=time_budget.optuna_timeout_s, catch=(Exception,),
                        callbacks=[*callbacks, stop_when_done], gc_after_trial=True)
     return remaining
+
+
+def hopeless_trials(study: optuna.Study) -> list[tuple[FrozenTrial, TrialRecord]]:
+    return [(t, r) for t in study.get_trials(deepcopy=False, states=(TrialState.PRUNED,))
+            if (r := TrialRecord.from_trial(t)).pruned]
+
+
+def requeue_hopeless(study: optuna.Study) -> int:
+    """Queue again each trial stopped as hopeless that was not queued again yet: under a looser rule
+    (or none) its build resumes from the stopped step's cached state."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {TrialRecord.from_trial(t).requeued_from for t in trials}
+    queued = 0
+    for t, _ in hopeless_trials(study):
+        if t.number not in retried:
+            study.enqueue_trial(t.params, user_attrs=TrialRecord(requeued_from=t.number).to_attrs())
+            queued += 1
+    log.info("queued %d trial(s) stopped as hopeless again", queued)
+    return queued
+
+
+def log_hopeless(study: optuna.Study) -> None:
+    """How many trials stopped as hopeless and the training they did not do."""
+    stopped = hopeless_trials(study)
+    if stopped:
+        saved = sum(r.saved_s or 0.0 for _, r in stopped)
+        log.info("%d trial(s) stopped as hopeless while training; their stopped steps had about %.0f min of "
+                 "training left (later steps not counted)", len(stopped), saved / 60)

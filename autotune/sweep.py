@@ -19,6 +19,7 @@ from typing import Any
 from autotune.backends import registry as engine_registry
 from autotune.budget import TimeBudget, spent_s
 from autotune.floor import AccuracyFloor
+from autotune.hopeless import HopelessRule
 from autotune.space import Choice, SearchSpace, whole_machine
 from autotune.stop import StopRequest
 from autotune.storage import finished_count, stored_study
@@ -62,6 +63,12 @@ class SweepConfig:
     # fit and judge the teacher (trivial baseline, held-out interval, the guard) and stop before any
     # student: which tasks a teacher serves, at the cost of its fit alone
     teacher_only: bool = False
+    # stop a trial while its student trains once it cannot reach the floor (autotune/hopeless.py), with
+    # this many points of benefit of the doubt; not defining: a looser rule may resume the same study
+    stop_hopeless: bool = True
+    hopeless_margin: float = 1.0
+    # queue again the trials an earlier run stopped as hopeless: they resume from their cached state
+    retry_hopeless: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -120,7 +127,8 @@ def check_options(config: SweepConfig) -> None:
             ("--p99-limit-ms", config.p99_limit_ms, lambda v: v > 0, "a positive number of milliseconds"),
             ("--eval-limit", config.eval_limit, lambda v: v >= 1, "1 or more rows"),
             ("--heartbeat", config.heartbeat_s, lambda v: v >= 1, "1 or more seconds"),
-            ("--confirm-top", config.confirm_top, lambda v: v >= 0, "0 or more trials")):
+            ("--confirm-top", config.confirm_top, lambda v: v >= 0, "0 or more trials"),
+            ("--hopeless-margin", config.hopeless_margin, lambda v: 0 <= v <= 100, "0 to 100 points")):
         if value is not None and not ok(value):  # NaN fails every comparison, so it is refused too
             raise UserInputError(f"{option} {value:g}: must be {what}")
     if not 0.0 < config.holdout_fraction < 1.0:
@@ -176,6 +184,9 @@ class Sweep:
         from compress.recipe import Recipe
 
         fields = {**self.preset.recipe, **self.config.recipe, "task": self.config.task, "seed": self.config.seed}
+        factor, rows = self.preset.transfer_factor, fields.get("max_train_examples")
+        if factor and rows and "kd_transfer_examples" not in fields:
+            fields["kd_transfer_examples"] = int(factor * rows)
         if self.teacher_is_finetuned:  # the user's own classifier is the teacher, as it is
             fields |= {"teacher_epochs": 0.0, "teacher_min_steps": 0, "teacher_restarts": 1}
         return Recipe.from_dict(fields)
@@ -290,15 +301,15 @@ class Sweep:
         return m.to_dict(), built
 
     def measured(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None,
-                 keep_logits: bool = False):
+                 keep_logits: bool = False, on_progress=None):
         """Build (cached) and time under the machine-wide lock; (Measurement, built).
         ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike.
-        ``before_build``: see ``compress.pipeline.build``."""
+        ``before_build``, ``on_progress``: see ``compress.pipeline.build``."""
         from autotune.measure import measure
         from autotune.timing_lock import timing_lock
         from compress.pipeline import build
 
-        built = build(recipe, data, self.cache_dir, before_build=before_build)
+        built = build(recipe, data, self.cache_dir, before_build=before_build, on_progress=on_progress)
         rows = self.rows(data, split)
         with timing_lock():
             m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir,
@@ -509,11 +520,15 @@ class Sweep:
             teacher=S.Teacher(*shape, score=teacher_score),
             floor=floor,
             metric=metric,
-            evaluate=lambda r, rt: self.measured(data, r, rt, before_build=stop.before_build),
+            evaluate=lambda r, rt, watch: self.measured(data, r, rt, before_build=stop.before_build,
+                                                         on_progress=watch),
             to_trial=lambda c: self.to_trial(c, shape),
             multi=multi,
             p99_limit_ms=cfg.p99_limit_ms,
+            hopeless=HopelessRule(floor, cfg.hopeless_margin / 100) if cfg.stop_hopeless else None,
         )
+        if cfg.retry_hopeless:
+            S.requeue_hopeless(study)
         budget = TimeBudget(self.time_budget_s, spent_s(study), self.timeout_s)
         log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
@@ -523,6 +538,7 @@ class Sweep:
         S.run(study, objective, self.n_trials, budget, callbacks=extra, stop=stop)
         self._stopped = stop.requested
         log.info("search %s in %.0f s", "stopped by a signal" if stop.requested else "finished", time.monotonic() - t0)
+        S.log_hopeless(study)
         return S.ranked_feasible(study)
 
     def ship(self, study, best, held: dict[str, Any], confirmation, refs, metric: str, outcome: dict[str, Any],

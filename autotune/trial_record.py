@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from autotune.hopeless import Curve
 from autotune.runtime import Runtime
 from compress.recipe import Recipe
 
@@ -44,7 +45,10 @@ class TrialRecord:
     feasible: bool | None = None  # the objective's verdict; None in trials stored before it was kept
     error: str | None = None  # why it failed ("Type: first line"): it used its budget
     stopped: str | None = None  # a stop signal ended it between build steps: not its fault, it reruns
-    requeued_from: int | None = None  # the stopped trial this one reruns
+    requeued_from: int | None = None  # the stopped (or hopeless) trial this one reruns
+    curves: tuple[Curve, ...] = ()  # the build's training steps as they went (autotune/hopeless.py)
+    pruned: str | None = None  # why it was stopped as hopeless: Optuna's PRUNED state; it used its budget
+    saved_s: float | None = None  # the stopped step's untrained rest, at its own pace
 
     # ------------------------------------------------------------ what a trial counts as
 
@@ -58,9 +62,10 @@ class TrialRecord:
 
     @property
     def used_budget(self) -> bool:
-        """Completed, or failed by its own error (not killed: a trial a killed process left behind is
-        failed later by its stale heartbeat and re-run, and its end is unknown)."""
-        return self.state == TrialState.COMPLETE or (self.state == TrialState.FAIL and self.error is not None)
+        """Completed, stopped as hopeless, or failed by its own error (not killed: a trial a killed process
+        left behind is failed later by its stale heartbeat and re-run, and its end is unknown)."""
+        return self.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+            self.state == TrialState.FAIL and self.error is not None)
 
     @property
     def spent_time(self) -> bool:
@@ -70,8 +75,9 @@ class TrialRecord:
 
     @property
     def reason(self) -> str:
-        """Why it did not complete: its error, or the stop signal that ended it ("" if neither)."""
-        return self.error or self.stopped or ""
+        """Why it did not complete: its error, the stop signal that ended it, or why it was hopeless
+        ("" if none)."""
+        return self.error or self.stopped or self.pruned or ""
 
     # ------------------------------------------------------------ Optuna and JSON
 
@@ -82,7 +88,8 @@ class TrialRecord:
              "measurement": self.measurement.to_dict() if self.measurement is not None else None,
              "model_dir": self.model_dir, "significance": self.significance,
              "constraints": list(self.constraints) or None, "feasible": self.feasible, "error": self.error,
-             "stopped": self.stopped, "requeued_from": self.requeued_from}
+             "stopped": self.stopped, "requeued_from": self.requeued_from,
+             "curves": [c.to_dict() for c in self.curves] or None, "pruned": self.pruned, "saved_s": self.saved_s}
         return {k: v for k, v in d.items() if v is not None}
 
     def write(self, trial) -> None:
@@ -109,7 +116,9 @@ class TrialRecord:
             measurement=Measurement.from_dict(a["measurement"]) if a.get("measurement") else None,
             model_dir=a.get("model_dir"), significance=a.get("significance"),
             constraints=tuple(a.get("constraints") or ()), feasible=a.get("feasible"), error=a.get("error"),
-            stopped=a.get("stopped"), requeued_from=a.get("requeued_from"))
+            stopped=a.get("stopped"), requeued_from=a.get("requeued_from"),
+            curves=tuple(Curve.from_dict(c) for c in a.get("curves") or ()), pruned=a.get("pruned"),
+            saved_s=a.get("saved_s"))
 
     @classmethod
     def from_trial(cls, trial: FrozenTrial) -> "TrialRecord":

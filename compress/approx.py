@@ -16,6 +16,7 @@ import torch
 
 from compress.distill import _encoder_layers, keep_layers
 from compress.errors import UserInputError
+from compress.models import fit_position_bias
 from compress.significance import Significance
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ def drop(model: torch.nn.Module, sig: Significance, layers_kept: int | None = No
             if any((getattr(model.config, "pruned_heads", {}) or {}).values()):
                 raise UserInputError("approx: the model is already head-pruned; drop heads from an unpruned model")
             model.prune_heads(drop_heads)
+            fit_position_bias(model)  # MPNet: each layer keeps its own heads' position-bias columns
         log.info("approx: dropped heads %s", drop_heads)
     if layers_kept is not None:
         if not 1 <= layers_kept <= n_layers:

@@ -25,6 +25,8 @@ from compress.train import LossFn, TrainConfig, TrainResult, predict, train
 
 log = logging.getLogger(__name__)
 
+TEACHER_PASSES = 0  # teacher predictions over a training set in this process (tests count them)
+
 
 @dataclass(frozen=True)
 class KDConfig:
@@ -42,8 +44,14 @@ def layer_map(n_student: int, n_teacher: int) -> list[int]:
 
 
 def _encoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
+    """``<base>.encoder.layer``: BERT, RoBERTa and MPNet (the families the build steps support);
+    another layout is refused in one line rather than with an AttributeError mid-build."""
     base = getattr(model, model.base_model_prefix)
-    return base.encoder.layer
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if not isinstance(layers, torch.nn.ModuleList):
+        raise UserInputError(f"a {model.config.model_type} model has no encoder.layer list: layer, head and FFN "
+                             f"steps support BERT, RoBERTa and MPNet")
+    return layers
 
 
 def keep_layers(model: torch.nn.Module, layers: Sequence[int]) -> torch.nn.Module:
@@ -133,13 +141,22 @@ def kd_loss_fn(teacher: torch.nn.Module, student_config, cfg: KDConfig, labels: 
     return loss
 
 
+def teacher_logits(teacher: torch.nn.Module, enc: Encoded, batch_size: int = 128) -> np.ndarray:
+    """The teacher's logits for every training row: the soft targets of logit-only distillation."""
+    global TEACHER_PASSES
+    TEACHER_PASSES += 1
+    return predict(teacher, enc, batch_size)
+
+
 def distill(student: torch.nn.Module, teacher: torch.nn.Module, spec: TaskSpec, train_enc: Encoded,
             labels: np.ndarray, dev_examples: Sequence[Example], dev_enc: Encoded,
-            train_cfg: TrainConfig, kd: KDConfig, desc: str = "distill") -> TrainResult:
-    """Train ``student`` in place to imitate ``teacher`` on the training rows."""
-    logits = None
-    if not (kd.hidden_weight or kd.attention_weight):
+            train_cfg: TrainConfig, kd: KDConfig, desc: str = "distill", logits: np.ndarray | None = None,
+            **train_kw) -> TrainResult:
+    """Train ``student`` in place to imitate ``teacher`` on the training rows. ``logits``: the
+    teacher's on those rows, computed once by the caller and shared by every student;
+    ``train_kw``: ``train``'s hook and checkpoint."""
+    if logits is None and not (kd.hidden_weight or kd.attention_weight):
         log.info("%s: teacher logits for %d training rows", desc, len(train_enc))
-        logits = predict(teacher, train_enc, train_cfg.eval_batch_size)
+        logits = teacher_logits(teacher, train_enc, train_cfg.eval_batch_size)
     fn = kd_loss_fn(teacher, student.config, kd, labels, logits)
-    return train(student, spec, train_enc, fn, dev_examples, dev_enc, train_cfg, desc=desc)
+    return train(student, spec, train_enc, fn, dev_examples, dev_enc, train_cfg, desc=desc, **train_kw)

@@ -5,6 +5,11 @@ pruning -> re-distillation from the unpruned model -> (approx) significance scor
 drop of the least significant layers/heads (keeping their scores). Each step's key hashes its parent's key,
 the data identity, its own parameters and its code version, so an unchanged prefix is reused
 and changing a late step rebuilds only what follows it.
+
+A caller may watch the training steps (``on_progress``: every evaluation of a student, re-distillation
+or approximation step, and each such step once done or found in the cache) and stop the build by
+raising from it: the step's training state is kept under ``cache_dir/partial`` and the same step
+resumes from it when it is built again.
 """
 from __future__ import annotations
 
@@ -45,6 +50,29 @@ class Step:
     hit: bool
     seconds: float
     path: Path
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a training step of the build stands, for a caller that may stop it."""
+
+    step: str  # student, redistill or approx
+    key: str  # the step's cache key
+    train_step: int
+    total: int  # the step's planned optimizer steps (early stopping may end it sooner)
+    curve: tuple[tuple[int, float], ...]  # (optimizer step, primary metric on the selection rows), start first
+    seconds: float  # spent training this step in this process
+    done: bool = False  # the step is finished (and cached)
+    cached: bool = False  # ... and was found in the cache, not trained here
+
+    @property
+    def best(self) -> float:
+        """The score of the weights the step keeps (or would keep if it ended now)."""
+        return max(score for _, score in self.curve)
+
+
+ProgressHook = Callable[[Progress], None]
+TRAINED_STEPS = ("student", "redistill", "approx")
 
 
 @dataclass(frozen=True)
@@ -96,6 +124,12 @@ class _Inputs:
             train = [train[i] for i in np.setdiff1d(np.arange(len(train)), pick)]
         self.train: list[Example] = train
         self.seed = recipe.seed
+        # the transfer set: the teacher's rows, then other rows of the train split (labels or not)
+        used = {id(ex) for ex in (*train, *self.select)}
+        pool = [ex for ex in data.splits.get("train", ()) if id(ex) not in used]
+        extra = max(0, (recipe.kd_transfer_examples or 0) - len(train))
+        picked = np.sort(np.random.default_rng(recipe.seed + 3).permutation(len(pool))[:extra])
+        self.transfer: list[Example] = [pool[i] for i in picked]
         h = hashlib.sha256()
         for ex in (*self.train, *self.dev):
             h.update(repr((ex.text_a, ex.text_b, ex.label, ex.group)).encode())
@@ -104,6 +138,15 @@ class _Inputs:
                          "notes": list(data.notes)}
         if self.selects_on_train:  # identities of dev-selected builds stay as they were
             self.identity["select"] = len(self.select)
+        t = hashlib.sha256()
+        for ex in self.kd_rows:
+            t.update(repr((ex.text_a, ex.text_b, ex.group)).encode())
+        self.kd_identity = {"rows": len(self.kd_rows), "hash": t.hexdigest()[:20]}
+
+    @property
+    def kd_rows(self) -> list[Example]:
+        """The rows students are distilled on: the teacher's, and the transfer rows if any."""
+        return self.train + self.transfer
 
     def encode(self, rows):
         from compress.batching import encode
@@ -122,6 +165,10 @@ class _Inputs:
     def select_enc(self):
         return self.encode(self.select) if self.selects_on_train else self.dev_enc
 
+    @cached_property
+    def kd_enc(self):
+        return self.encode(self.kd_rows) if self.transfer else self.train_enc
+
     @property
     def train_labels(self) -> np.ndarray:
         return np.array([ex.label for ex in self.train])
@@ -133,10 +180,11 @@ class _Inputs:
 
 
 def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True,
-          before_build: Callable[[str, str], None] | None = None) -> Built:
+          before_build: Callable[[str, str], None] | None = None, on_progress: ProgressHook | None = None) -> Built:
     """Build (or fetch from ``cache_dir``) the model ``recipe`` describes, trained on ``data``.
     ``before_build(step, key)`` runs before each step that is not cached; what it raises ends the
-    build with every earlier step kept in the cache (a caller's way to stop between steps)."""
+    build with every earlier step kept in the cache (a caller's way to stop between steps).
+    ``on_progress``: see the module docstring."""
     from transformers import AutoConfig
 
     start = time.perf_counter()
@@ -152,7 +200,7 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
     inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher))
-    ctx = _Context(recipe, inputs, cache_dir, progress, before_build)
+    ctx = _Context(recipe, inputs, cache_dir, progress, before_build, on_progress)
 
     r = recipe
     teacher_params = {"source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
@@ -163,6 +211,8 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     last = teacher
     kd = {"temperature": r.kd_temperature, "alpha": r.kd_alpha, "hidden_weight": r.kd_hidden_weight,
           "attention_weight": r.kd_attention_weight, "lr": r.kd_lr, "batch_size": r.kd_batch_size, "seed": r.seed}
+    if inputs.transfer:  # keys of builds without a transfer set stay as they were
+        kd["transfer"] = inputs.kd_identity
     if r.has_student:
         params = {"layers": r.student_layers, "route": r.route, "activation": r.activation,
                   "init": source_id(r.student_init) if r.student_init else None, "epochs": ctx.epochs(r.kd_epochs), **kd}
@@ -207,10 +257,11 @@ def _same_task(name: str, spec_name: str) -> bool:
 
 class _Context:
     def __init__(self, recipe: Recipe, inputs: _Inputs, cache_dir: Path, progress: bool,
-                 before_build: Callable[[str, str], None] | None = None):
+                 before_build: Callable[[str, str], None] | None = None, on_progress: ProgressHook | None = None):
         self.recipe, self.inputs, self.cache_dir, self.progress = recipe, inputs, cache_dir, progress
-        self.before_build = before_build
+        self.before_build, self.on_progress = before_build, on_progress
         self.steps: list[Step] = []
+        self.current: tuple[str, str] = ("", "")  # the step being built: (name, key)
 
     def step(self, name: str, parent: Step | None, params: dict[str, Any],
              make: Callable[["_Context", Path], dict[str, Any]]) -> Step:
@@ -222,6 +273,7 @@ class _Context:
             if self.before_build is not None:
                 self.before_build(name, key)
             log.info("step %s (%s): building", name, key)
+            self.current = (name, key)
             extra = make(self, tmp)
             seconds = time.perf_counter() - t0
             return {"step": name, "key": key, "parent": parent.key if parent else None, "params": params,
@@ -229,17 +281,55 @@ class _Context:
                     "code_version": CODE_VERSION[name], "seconds": seconds, "built_with": built_with(), **extra}
 
         path, hit = cache.get_or_build(self.cache_dir, key, fill)
+        self.partial(key).unlink(missing_ok=True)
         step = Step(name, key, hit, time.perf_counter() - t0, path)
         log.info("step %s: %s %s (%.1f s)", name, "cache hit" if hit else "built", path, step.seconds)
         self.steps.append(step)
+        trained = cache.read_meta(path).get("train", {})
+        if self.on_progress is not None and name in TRAINED_STEPS and trained.get("curve"):
+            curve = tuple((int(s), float(v)) for s, v in trained["curve"])
+            self.on_progress(Progress(name, key, int(trained["steps"]), int(trained.get("total", trained["steps"])),
+                                      curve, 0.0 if hit else step.seconds, done=True, cached=hit))
         return step
+
+    def partial(self, key: str) -> Path:
+        """Where a stopped step's training state waits for its resumption."""
+        return self.cache_dir / "partial" / f"{key}.pt"
+
+    def watch(self) -> dict[str, Any]:
+        """``train``'s hook and checkpoint for the step being built."""
+        if self.on_progress is None:
+            return {}
+        name, key = self.current
+        t0 = time.perf_counter()
+        metric = self.inputs.spec.primary_metric
+
+        def on_eval(step: int, total: int, history) -> None:
+            curve = tuple((int(h["step"]), round(float(h[metric]), 6)) for h in history)
+            self.on_progress(Progress(name, key, step, total, curve, time.perf_counter() - t0))
+
+        return {"on_eval": on_eval, "checkpoint": self.partial(key)}
+
+    def teacher_logits(self, teacher, teacher_dir: Path) -> np.ndarray:
+        """The teacher's logits on the distillation rows, computed once per (teacher, rows) and cached:
+        every student of one teacher, and every pruning of one student, shares them."""
+        from compress.distill import teacher_logits
+
+        inp = self.inputs
+        key = cache.content_key("teacher-logits", Path(teacher_dir).name, inp.kd_identity, inp.max_length)
+
+        def make(tmp: Path) -> None:
+            log.info("teacher logits for %d distillation rows (%s)", len(inp.kd_rows), teacher_dir)
+            np.save(tmp / "logits.npy", teacher_logits(teacher, inp.kd_enc))
+
+        return np.load(cache.cached(self.cache_dir, "teacher-logits", key, make) / "logits.npy")
 
     def epochs(self, epochs: float) -> float:
         """Distillation epochs, grown on small sets to reach the recipe's ``kd_min_steps`` (unchanged,
         and so are the cache keys, where one pass over the data already takes that many steps)."""
         from compress.teacher_fit import MAX_EPOCHS
 
-        per_epoch = max(1, -(-len(self.inputs.train) // self.recipe.kd_batch_size))
+        per_epoch = max(1, -(-len(self.inputs.kd_rows) // self.recipe.kd_batch_size))
         if not epochs or self.recipe.kd_min_steps <= epochs * per_epoch:
             return epochs
         return round(min(MAX_EPOCHS, self.recipe.kd_min_steps / per_epoch), 4)
@@ -273,18 +363,29 @@ class _Context:
         w = self.recipe.redistill_hidden_weight
         return self.kd() if w is None else replace(self.kd(), hidden_weight=w)
 
-    def distill(self, student, teacher, epochs: float, desc: str, kd=None, **train_kw):
-        """Distil ``student`` from ``teacher`` on the training rows with the recipe's KD settings."""
+    def distill(self, student, teacher, teacher_dir: Path, epochs: float, desc: str, kd=None, **train_kw):
+        """Distil ``student`` from ``teacher`` on the distillation rows with the recipe's KD settings;
+        the transfer rows are labelled by the teacher."""
         from compress.distill import distill
 
         r, inp = self.recipe, self.inputs
-        return distill(student, teacher, inp.spec, inp.train_enc, inp.train_labels, inp.select, inp.select_enc,
-                       self.train_config(epochs, r.kd_lr, r.kd_batch_size, **train_kw), kd or self.kd(), desc=desc)
+        kd = kd or self.kd()
+        logits = None
+        if inp.transfer or not (kd.hidden_weight or kd.attention_weight):
+            logits = self.teacher_logits(teacher, teacher_dir)
+        labels = inp.train_labels
+        if inp.transfer:
+            labels = np.concatenate([labels, logits[len(inp.train):].argmax(-1)])
+        return distill(student, teacher, inp.spec, inp.kd_enc, labels, inp.select, inp.select_enc,
+                       self.train_config(epochs, r.kd_lr, r.kd_batch_size, **train_kw), kd, desc=desc,
+                       logits=logits, **self.watch())
 
     def trained(self, model, res) -> dict[str, Any]:
         """save() arguments of a trained model: its dev metrics, and the selection rows' too when
         those picked the checkpoint instead of dev."""
-        kept = {"train": {"steps": res.steps, "best_step": res.best_step}}
+        metric = self.inputs.spec.primary_metric
+        curve = [[h["step"], round(float(h[metric]), 6)] for h in res.history]
+        kept = {"train": {"steps": res.steps, "best_step": res.best_step, "total": res.total, "curve": curve}}
         if not self.inputs.selects_on_train:
             return {"metrics": res.metrics, **kept}
         return {"metrics": self.evaluate(model), "select_metrics": res.metrics, **kept}
@@ -340,7 +441,7 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
         init = load_classifier(r.student_init, num_labels=inp.spec.num_labels) if r.student_init else None
         student = make_student(teacher, r.student_layers, r.activation, init)
     if r.kd_epochs > 0:
-        res = ctx.distill(student, teacher, ctx.epochs(r.kd_epochs), "student")
+        res = ctx.distill(student, teacher, teacher_dir, ctx.epochs(r.kd_epochs), "student")
         return ctx.save(student, tmp, **ctx.trained(student, res), **extra)
     return ctx.save(student, tmp, ctx.evaluate(student), **extra)
 
@@ -361,8 +462,8 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None,
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
-    res = ctx.distill(student, teacher, ctx.epochs(ctx.recipe.redistill_epochs), "redistill", ctx.redistill_kd(),
-                      keep_start=False)
+    res = ctx.distill(student, teacher, teacher_dir, ctx.epochs(ctx.recipe.redistill_epochs), "redistill",
+                      ctx.redistill_kd(), keep_start=False)
     return ctx.save(student, tmp, **ctx.trained(student, res))
 
 
@@ -399,6 +500,6 @@ def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]
     if not r.approx_epochs:
         return ctx.save(model, tmp, ctx.evaluate(model))
     before = ctx.evaluate(model) if ctx.inputs.selects_on_train else None
-    res = ctx.distill(model, whole, ctx.epochs(r.approx_epochs), "approx redistill")
+    res = ctx.distill(model, whole, scored_dir, ctx.epochs(r.approx_epochs), "approx redistill")
     dropped = before or {k: v for k, v in res.history[0].items() if k != "step"}  # train's step-0 evaluation
     return ctx.save(model, tmp, dropped_metrics=dropped, **ctx.trained(model, res))

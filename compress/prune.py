@@ -19,7 +19,7 @@ import torch
 from compress.batching import Encoded, make_batches
 from compress.distill import _encoder_layers
 from compress.errors import UserInputError
-from compress.models import remaining_heads
+from compress.models import fit_position_bias, remaining_heads
 from compress.train import set_threads, to_tensors
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ def prune(model: torch.nn.Module, imp: Importance, heads_kept: int | None, ffn_k
                 drop[i] = gone
         if drop:
             model.prune_heads(drop)
+            fit_position_bias(model)  # MPNet: each layer keeps its own heads' position-bias columns
         log.info("pruned heads per layer: %s", drop)
     if ffn_kept is not None:
         size = cfg.intermediate_size
@@ -111,12 +112,16 @@ def _slice(linear: torch.nn.Linear, keep: torch.Tensor, dim: int) -> torch.nn.Li
 
 
 def expected_parameters(config, num_labels: int) -> int:
-    """Parameter count of a BERT-family classifier with this (possibly pruned) config."""
+    """Parameter count of a BERT, RoBERTa or MPNet classifier with this (possibly pruned) config.
+    RoBERTa's and MPNet's classification head (dense + out_proj) counts as BERT's pooler + classifier;
+    MPNet has no segment table but a relative-position bias of every original head (never pruned)."""
     h, i, L = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     head = h // config.num_attention_heads
     pruned = getattr(config, "pruned_heads", {}) or {}
-    emb = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size) * h + 2 * h
+    emb = (config.vocab_size + config.max_position_embeddings + getattr(config, "type_vocab_size", 0)) * h + 2 * h
     total = emb
+    if config.model_type == "mpnet":
+        total += config.relative_attention_num_buckets * config.num_attention_heads
     for layer in range(L):
         a = (config.num_attention_heads - len(pruned.get(layer, pruned.get(str(layer), ())))) * head
         total += 3 * (h * a + a) + (a * h + h) + 2 * h  # q, k, v; output dense; LayerNorm

@@ -23,7 +23,7 @@ SELECT_ON = ("dev", "train")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 # left out of the JSON at these values, so recipes written before the field keep their keys
 _NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev", "teacher_min_steps": 0,
-               "teacher_restarts": 1, "kd_min_steps": 0}
+               "teacher_restarts": 1, "kd_min_steps": 0, "kd_transfer_examples": None}
 
 
 _TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string",
@@ -82,6 +82,10 @@ class Recipe:
     kd_batch_size: int = 32
     # distillation steps at least (epochs grow on small sets; compress/pipeline.py _Context.epochs)
     kd_min_steps: int = 0
+    # a transfer set: distil on this many rows of the whole train split (the teacher's own rows first,
+    # the rest labelled by the teacher), more than max_train_examples fine-tuned the teacher on;
+    # None = the teacher's rows
+    kd_transfer_examples: int | None = None
     # structured pruning (FastFormers section 3): kept per layer, equal in every layer
     heads_kept: int | None = None
     ffn_kept: int | None = None
@@ -197,7 +201,8 @@ class Recipe:
             raise UserInputError(f"recipe: kd_min_steps must be a non-negative integer, not {self.kd_min_steps!r}")
         if not isinstance(self.teacher_restarts, int) or self.teacher_restarts < 1:
             raise UserInputError(f"recipe: teacher_restarts must be a positive integer, not {self.teacher_restarts!r}")
-        for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length"):
+        for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length",
+                     "kd_transfer_examples"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")

@@ -22,6 +22,7 @@ import torch
 from compress.batching import Encoded, make_batches
 from compress.distill import _encoder_layers
 from compress.errors import UserInputError
+from compress.models import attention_output, self_attention
 from compress.train import set_threads, to_tensors
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def compute(model: torch.nn.Module, enc: Encoded, labels: np.ndarray, seed: int 
             base.layer = torch.nn.ModuleList(layers[:i] + layers[i + 1:])
             layer_scores.append(loss() - base_loss)
         base.layer = torch.nn.ModuleList(layers)
-        heads = [tuple(s - base_loss for s in _scores(loss, layer.attention.output.dense, _head_slices(layer), pre=True))
+        heads = [tuple(s - base_loss for s in _scores(loss, attention_output(layer), _head_slices(layer), pre=True))
                  for layer in layers]
         ffn = [tuple(s - base_loss for s in _scores(loss, layer.intermediate, _groups(layer, groups), pre=False))
                for layer in layers]
@@ -128,7 +129,7 @@ def compute(model: torch.nn.Module, enc: Encoded, labels: np.ndarray, seed: int 
 
 
 def _head_slices(layer: torch.nn.Module) -> list[slice]:
-    attn = layer.attention.self
+    attn = self_attention(layer)  # BERT/RoBERTa attention.self, MPNet attention.attn
     d = attn.attention_head_size
     return [slice(h * d, (h + 1) * d) for h in range(attn.num_attention_heads)]
 

@@ -2,6 +2,9 @@
 
 Seeded, length-bucketed dynamic-length batches, AdamW with linear warmup/decay, evaluation
 on dev with the task's own scorer, early stopping on its primary metric, best weights kept.
+A caller may watch each evaluation (``on_eval``) and end training by raising from it; with a
+``checkpoint`` path the state at that evaluation is saved first, and a later call with the same
+path and schedule resumes there: the same batches, RNG and optimizer, so the same weights.
 """
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -28,6 +32,9 @@ STEPS_RUN = 0  # optimizer steps taken in this process (tests count training wit
 # loss(model, inputs, rows): ``rows`` are the batch's positions in the training set, so a loss
 # can look up labels or precomputed teacher logits.
 LossFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], np.ndarray], torch.Tensor]
+# on_eval(step, total, history): after each evaluation; ``history`` holds every evaluation so far
+# ({"step", metrics...}, the start first). What it raises ends training (a checkpoint saved first).
+EvalHook = Callable[[int, int, Sequence[dict]], None]
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class TrainResult:
     best_step: int
     seconds: float
     history: tuple[dict, ...] = field(default=())
+    total: int = 0  # the planned steps (early stopping may end sooner)
 
 
 def set_threads() -> int:
@@ -130,8 +138,10 @@ def ce_loss(labels: np.ndarray) -> LossFn:
 
 
 def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: LossFn,
-          dev_examples: Sequence[Example], dev_enc: Encoded, cfg: TrainConfig, desc: str = "train") -> TrainResult:
-    """Train ``model`` in place; on return it holds the best dev weights seen."""
+          dev_examples: Sequence[Example], dev_enc: Encoded, cfg: TrainConfig, desc: str = "train",
+          on_eval: EvalHook | None = None, checkpoint: Path | None = None) -> TrainResult:
+    """Train ``model`` in place; on return it holds the best dev weights seen. ``on_eval`` and
+    ``checkpoint``: see the module docstring."""
     global STEPS_RUN
     set_threads()
     seed_everything(cfg.seed)
@@ -154,20 +164,36 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     metric = spec.primary_metric
     bf16 = cpu_has_bf16() if cfg.bf16 is None else cfg.bf16
     start = time.perf_counter()
-    best = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
-    best_state, best_step, stale = _snapshot(model), 0, 0
-    history = [{"step": 0, **best}]
-    log.info("%s: %d steps (%d per epoch, bf16 %s), start %s %s=%.4f", desc, total, per_epoch, bf16, cfg.eval_name,
-             metric, best[metric])
-    if not cfg.keep_start:
-        best = {k: -math.inf for k in best}  # the first evaluation after training replaces it
+    fingerprint = {"total": total, "per_epoch": per_epoch, "config": {k: v for k, v in vars(cfg).items()
+                                                                      if k != "progress"}}
+    resumed = _load_checkpoint(checkpoint, fingerprint, desc)
+    if resumed is None:
+        best = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
+        best_state, best_step, stale = _snapshot(model), 0, 0
+        history = [{"step": 0, **best}]
+        log.info("%s: %d steps (%d per epoch, bf16 %s), start %s %s=%.4f", desc, total, per_epoch, bf16,
+                 cfg.eval_name, metric, best[metric])
+        if not cfg.keep_start:
+            best = {k: -math.inf for k in best}  # the first evaluation after training replaces it
+        step, stop, skip = 0, False, 0
+    else:
+        model.load_state_dict(resumed["model"])
+        opt.load_state_dict(resumed["optimizer"])
+        sched.load_state_dict(resumed["scheduler"])
+        best, best_state, best_step, stale = resumed["best"], resumed["best_state"], resumed["best_step"], resumed["stale"]
+        history, step, stop, skip = resumed["history"], resumed["step"], resumed["stop"], resumed["position"]
+        rng.bit_generator.state = resumed["epoch_rng"]
+        torch.set_rng_state(resumed["torch_rng"])
+        log.info("%s: resumed at step %d/%d from %s", desc, step, total, checkpoint)
 
-    step, stop = 0, False
-    bar = tqdm(total=total, desc=desc, disable=not cfg.progress, leave=False,
+    bar = tqdm(total=total, initial=step, desc=desc, disable=not cfg.progress, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)
     model.train()
     while step < total and not stop:
-        for batch in shuffled_batches(train_enc, cfg.batch_size, rng):
+        epoch_rng = rng.bit_generator.state  # this epoch's batches are drawn from here (a resume redraws them)
+        batches = shuffled_batches(train_enc, cfg.batch_size, rng)
+        for position in range(skip, len(batches)):
+            batch = batches[position]
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = loss_fn(model, to_tensors(batch), batch.indices).float()
             opt.zero_grad(set_to_none=True)
@@ -191,9 +217,26 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
                     if stale >= cfg.patience and step < total:
                         log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
                         stop = True
-                        break
+                if on_eval is not None:
+                    try:
+                        on_eval(step, total, tuple(history))
+                    except BaseException:
+                        if checkpoint is not None:
+                            _save_checkpoint(checkpoint, {
+                                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                "scheduler": sched.state_dict(), "best": best, "best_state": best_state,
+                                "best_step": best_step, "stale": stale, "history": history, "step": step,
+                                "stop": stop, "position": position + 1, "epoch_rng": epoch_rng,
+                                "torch_rng": torch.get_rng_state()})
+                            log.info("%s: stopped at step %d/%d; its state is kept in %s", desc, step, total,
+                                     checkpoint)
+                        bar.close()
+                        raise
+                if stop:
+                    break
             if step >= total:
                 break
+        skip = 0
     bar.close()
     if cfg.keep_best:
         model.load_state_dict(best_state)
@@ -202,7 +245,7 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     model.eval()
     seconds = time.perf_counter() - start
     log.info("%s: kept step %d, %s %s=%.4f (%.0f s)", desc, best_step, cfg.eval_name, metric, best[metric], seconds)
-    return TrainResult(best, step, best_step, seconds, tuple(history))
+    return TrainResult(best, step, best_step, seconds, tuple(history), total)
 
 
 def freeze_word_embeddings(model: torch.nn.Module) -> None:
@@ -221,5 +264,24 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-__all__ = ["TrainConfig", "TrainResult", "train", "evaluate", "predict", "ce_loss", "shuffled_batches",
+def _save_checkpoint(path: Path, state: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # a kill while saving leaves the previous checkpoint, never half of one
+
+
+def _load_checkpoint(path: Path | None, fingerprint: dict, desc: str) -> dict | None:
+    """The saved state if it was saved by this same schedule; another schedule starts afresh."""
+    if path is None or not Path(path).is_file():
+        return None
+    state = torch.load(path, weights_only=False)
+    if state.get("fingerprint") != fingerprint:
+        log.warning("%s: the checkpoint %s is from another schedule; training from the start", desc, path)
+        return None
+    return state
+
+
+__all__ = ["TrainConfig", "TrainResult", "EvalHook", "train", "evaluate", "predict", "ce_loss", "shuffled_batches",
            "set_threads", "seed_everything", "to_tensors", "subset"]

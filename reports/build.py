@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from autotune.cost import EXAMPLE_USD_PER_HOUR
-from reports import charts, html, markdown, paper_tables, pareto, significance, tables
+from reports import charts, curves, html, markdown, paper_tables, pareto, significance, tables
 from reports.document import Document, Image, Section, Table
 from reports.length import sweep_length
 from reports.load import TaskResults, load_run
@@ -93,6 +93,15 @@ def trust_text(res: TaskResults) -> list[str]:
     return lines + [f"Note: {n}" for n in o.notes if n not in res.references.get("notes", [])]
 
 
+def _hopeless_text(t: pd.DataFrame) -> list[str]:
+    stopped = t[t["state"] == "PRUNED"]
+    if stopped.empty:
+        return []
+    return [f"{len(stopped)} trial(s) stopped as hopeless while their student trained (the rule: "
+            "autotune/hopeless.py); their stopped steps had about "
+            f"{stopped['saved_s'].fillna(0).sum() / 60:.0f} min of training left, not spent."]
+
+
 def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
     t = res.trials
     counts = t["status"].value_counts().sort_index()
@@ -104,6 +113,7 @@ def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
         f"accuracy floor {floor}. Trials: {summary or 'none'}.",
         f"Length: {sweep_length(t).describe()}. Teacher fine-tune, references and held-out checks run outside "
         "trials and are not counted.",
+        *_hopeless_text(t),
         f"Hardware {hw.get('hash', 'unknown')}: {hw.get('cpu_model', '')}, {len(hw.get('cores', []))} physical cores "
         f"usable." if hw else "Hardware not stored.",
         _refs_text(res),
@@ -117,7 +127,11 @@ def task_section(i: int, res: TaskResults, fig_dir: Path) -> Section:
     front = pareto.front(t, pareto.THROUGHPUT)
     blocks.append(Table("Feasible Pareto front (accuracy × throughput)",
                         tables.trials(replace(res, trials=front))))
-    blocks.append(Table("Failed trials (not plotted) and their reasons", tables.failed(res)))
+    blocks.append(Table("Failed and stopped trials (not plotted) and their reasons", tables.failed(res)))
+    trained = curves.plot(res, fig_dir / f"{base}-training.png")
+    if trained is not None:
+        blocks.append(Image(trained, f"{res.task}: score against training step per trial (stopped as hopeless: "
+                                     "dashed, ending in a cross)"))
     blocks += significance_blocks(res, fig_dir / f"{base}-significance.png")
     blocks.append(Table(f"All {len(t)} trials (infeasible ones are never on the front)", tables.trials(res),
                         collapsed=True))

@@ -15,6 +15,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from autotune.hopeless import Curve
 from autotune.outcome import SweepOutcome
 from autotune.storage import is_journal, open_journal
 from autotune.trial_record import TrialRecord
@@ -29,8 +30,28 @@ TRIAL_COLUMNS = [
     "throughput", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms", "engine", "padding", "batch_size",
     "instances", "threads", "student_layers", "route", "heads_kept", "ffn_kept", "recipe",
     "recipe_key", "energy_per_query_j", "energy_method", "energy_measured", "busy_before_pct", "constraints",
-    "error", "finished", "timed", "started", "completed", "seconds",
+    "error", "finished", "timed", "started", "completed", "seconds", "saved_s",
 ]
+
+
+@dataclass(frozen=True)
+class TrialCurve:
+    """One trial's record of one build step's training (a step shared by trials appears in each)."""
+
+    trial: int
+    state: str
+    curve: Curve
+    stopped_here: bool  # the trial was stopped as hopeless in this step
+
+
+def stored_curves(study: optuna.Study) -> tuple[TrialCurve, ...]:
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        r = TrialRecord.from_trial(t)
+        for i, c in enumerate(r.curves):
+            last = i == len(r.curves) - 1
+            out.append(TrialCurve(t.number, t.state.name, c, bool(r.pruned) and last))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -48,6 +69,7 @@ class TaskResults:
     deploy: dict[str, Any] | None = None
     hardware: dict[str, Any] = field(default_factory=dict)
     significance: dict[int, dict[str, Any]] = field(default_factory=dict)  # trial -> stored scores
+    curves: tuple[TrialCurve, ...] = ()  # the training steps of every trial's build, as recorded
     outcome: SweepOutcome | None = None  # <run_dir>/outcome.json: trivial baseline, intervals, refusal
 
     def chosen(self) -> pd.Series | None:
@@ -149,6 +171,7 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
         if t.datetime_start and t.datetime_complete else None,
+        "saved_s": r.saved_s,  # stopped as hopeless: its stopped step's untrained rest
     }
 
 
@@ -200,7 +223,7 @@ def load_study(storage, name: str, run_dir: Path | None) -> TaskResults:
         floor_rule=str(ua.get("floor_rule", "")), multi=len(study.directions) > 1,
         references=dict(ua.get("references") or {}), trials=trials_frame(study, task, metric),
         deploy=find_deploy(run_dir, task, name), hardware=dict(ua.get("hardware") or {}),
-        significance=stored_significance(study),
+        significance=stored_significance(study), curves=stored_curves(study),
         outcome=_outcome(run_dir, task),
     )
 

@@ -15,6 +15,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
+from autotune.hopeless import Curve
 from autotune.measure import Measurement
 from autotune.runtime import Runtime
 from autotune.trial_record import TrialRecord, meets
@@ -39,8 +40,12 @@ SIG = {"layers": [0.31, -0.002, 0.05], "heads": [[0.1, 0.0, 0.2], [0.01, 0.02, 0
        "ffn_groups": [[0.01] * 8, [0.0] * 8, [0.02] * 8], "base_loss": 0.35, "rows": 512, "seed": 0}
 
 
+HOPELESS = "hopeless: student at step 40/300 scores 0.7100 and a 1-point margin, below the floor 0.8800"
+STUDENT = Curve("student", "s2", 300, ((0, 0.5), (40, 0.82), (150, 0.87), (300, 0.885)), done=True, seconds=60.0)
+
+
 def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: str = "accuracy",
-        layers=3, heads=6, error: str | None = None) -> None:
+        layers=3, heads=6, error: str | None = None, hopeless: bool = False) -> None:
     recipe = Recipe(task=study.user_attrs["task"], student_layers=layers, route="subset", heads_kept=heads,
                     ffn_kept=768)
     m = measurement(tp, acc, p99, metric, layout=(2, 1) if k % 2 else (1, 2))
@@ -50,11 +55,19 @@ def add(study, k: int, tp: float, acc: float, p99: float, floor: float, metric: 
         replace(record, error=error, constraints=(1.0,)).write(t)
         study.add_trial(t)
         return
+    if hopeless:  # stopped while its student trained
+        t = create_trial(state=TrialState.PRUNED, params={"k": k}, distributions=DIST)
+        stopped = Curve("student", f"s{k}", 300, ((0, 0.5), (20, 0.64), (40, 0.71)), done=False, seconds=8.0)
+        replace(record, curves=(stopped,), pruned=HOPELESS, saved_s=52.0).write(t)
+        study.add_trial(t)
+        return
     cons = (floor - acc,)
     if k == 3:  # the deployed pick, scored by significance (AxFormer route)
         record = replace(record, significance=SIG,
                          recipe=replace(recipe, approx="significance-drop", approx_layers=3))
     t = create_trial(values=[acc, tp], params={"k": k}, distributions=DIST)
+    if k in (2, 3):  # two trials sharing one distilled student
+        record = replace(record, curves=(STUDENT,))
     replace(record, measurement=m, model_dir=f"/cache/m{k}", constraints=cons, feasible=meets(cons)).write(t)
     study.add_trial(t)
 
@@ -77,6 +90,7 @@ def make_study(storage: str, name: str, task: str, metric: str, note: str = "") 
     add(study, 3, 300.0, 0.881, 8.0, floor, metric, layers=2)  # front, the fastest feasible
     add(study, 4, 900.0, 0.800, 2.0, floor, metric, layers=1, heads=2)  # fastest of all, but infeasible
     add(study, 5, 0, 0, 0, floor, metric, error=f"RuntimeError: out of memory {EVIL}")
+    add(study, 6, 0, 0, 0, floor, metric, layers=1, hopeless=True)
     return study
 
 
@@ -143,8 +157,8 @@ def test_report_renders_in_headless_chromium(report):
     found = re.search(r'<pre id="results">(.*?)</pre>', proc.stdout, re.S)
     assert found, f"no probe results; chromium said: {proc.stderr[-2000:]}"
     results = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
-    # (2 Pareto plots + a significance heat map) × 2 tasks + Table 2 + ablation
-    assert len(results["widths"]) == 8 and all(w > 0 for w in results["widths"]), results
+    # (2 Pareto plots + the training curves + a significance heat map) × 2 tasks + Table 2 + ablation
+    assert len(results["widths"]) == 10 and all(w > 0 for w in results["widths"]), results
     assert results["errors"] == [], results
     assert results["scripts"] == 1  # the probe only: no stored text became a script
 
@@ -167,7 +181,8 @@ def test_regenerating_gives_identical_outputs(run_dir, report, tmp_path):
 def test_failed_and_infeasible_are_marked_never_on_the_front(run_dir, report):
     sst2 = next(r for r in load_run(run_dir) if r.task == "sst2")
     status = dict(zip(sst2.trials["trial"], sst2.trials["status"]))
-    assert status == {0: "feasible", 1: "feasible", 2: "feasible", 3: "feasible", 4: "infeasible", 5: "fail"}
+    assert status == {0: "feasible", 1: "feasible", 2: "feasible", 3: "feasible", 4: "infeasible", 5: "fail",
+                      6: "pruned"}
     for axis in (pareto.THROUGHPUT, pareto.P99):
         assert list(pareto.front(sst2.trials, axis)["trial"]) == ([0, 2, 3] if axis is pareto.THROUGHPUT
                                                                   else [3, 2, 0])
@@ -175,6 +190,9 @@ def test_failed_and_infeasible_are_marked_never_on_the_front(run_dir, report):
     html = (report / "report.html").read_text()
     assert 'class="infeasible"><td>4</td>' in html and 'class="fail"><td>5</td>' in html
     assert "RuntimeError: out of memory" in html
+    assert 'class="pruned"><td>6</td>' in html and HOPELESS in html  # stopped as hopeless, with its reason
+    assert "score against training step per trial" in html and "1 trial(s) stopped as hopeless" in html
+    assert {(c.trial, c.stopped_here) for c in sst2.curves} == {(2, False), (3, False), (6, True)}
     csv = (report / "trials.csv").read_text()
     assert ",infeasible," in csv and ",fail," in csv
     best = (report / "best_recipes.csv").read_text().splitlines()

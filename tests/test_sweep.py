@@ -164,7 +164,7 @@ def test_second_sigterm_stops_the_trial_between_steps_and_queues_it_again(tiny, 
     slow = tiny / "slow.json"  # a student step long enough to be caught while it builds
     # at chance, a tiny student stops early after 3 evaluations: more rows per epoch keep it building for
     # seconds, not the 0.2 s in which both signals could miss it
-    slow.write_text(json.dumps({**RECIPE, "kd_epochs": 30, "max_train_examples": 8000}))
+    slow.write_text(json.dumps({**RECIPE, "kd_epochs": 30, "max_train_examples": 8000, "kd_transfer_examples": None}))
     # every trial: student, then prune and re-distil
     common = ("--seed", "3", "--recipe-json", str(slow), "--student-layers", "1", "--heads", "2")
     args = sweep_args(tiny, data_dir, "stepstop", "--n-trials", "3", *common)

@@ -56,7 +56,7 @@ def test_the_objective_writes_the_record_every_reader_gets():
     m = measurement(200.0, {"accuracy": 0.86}, p99=12.0, runtime=RUNTIME)
     built = SimpleNamespace(model_dir="/nonexistent/model")
     objective = S.Objective(space=SPACE, teacher=S.Teacher(6, 12, 1536, 0.9), floor=0.85, metric="accuracy",
-                            evaluate=lambda r, rt: (m, built), to_trial=lambda c: (RECIPE, RUNTIME),
+                            evaluate=lambda r, rt, watch: (m, built), to_trial=lambda c: (RECIPE, RUNTIME),
                             p99_limit_ms=10.0)
     study.optimize(objective, n_trials=1)
     r = TrialRecord.from_trial(study.trials[0])
@@ -84,7 +84,7 @@ def test_feasibility_is_one_rule_and_reads_studies_from_before_the_verdict_was_k
 def test_a_failed_trial_keeps_its_reason_and_counts_in_the_budget():
     study = optuna.create_study(directions=["maximize", "maximize"])
 
-    def broken(recipe, runtime):
+    def broken(recipe, runtime, watch):
         raise RuntimeError("CUDA out of memory\nwhile allocating 2 GiB")
 
     objective = S.Objective(space=SPACE, teacher=S.Teacher(6, 12, 1536, 0.9), floor=0.85, metric="accuracy",

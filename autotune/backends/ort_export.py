@@ -111,14 +111,14 @@ def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool
 def _torch_export(model_dir: Path, path: Path) -> list[str]:
     import torch
 
-    from compress.models import load_classifier
+    from compress.models import load_classifier, uses_token_types
 
     model = load_classifier(model_dir, attn_implementation="eager")
     model.config.return_dict = False
     names = ["input_ids", "attention_mask"]
-    if getattr(model.config, "type_vocab_size", 0):
+    if uses_token_types(model.config):
         names.append("token_type_ids")
-    dummy = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
+    dummy = tuple(torch.full((2, 8), int(n != "token_type_ids"), dtype=torch.long) for n in names)  # segment 0
     axes = {n: {0: "batch", 1: "sequence"} for n in names}
     axes["logits"] = {0: "batch"}
     with torch.no_grad(), warnings.catch_warnings():

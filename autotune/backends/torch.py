@@ -14,7 +14,7 @@ class TorchEngine:
     def __init__(self, model_dir: str, threads: int | None, int8: bool = False):
         import torch
 
-        from compress.models import load_classifier
+        from compress.models import load_classifier, uses_token_types
 
         if threads is not None:
             torch.set_num_threads(threads)
@@ -29,7 +29,7 @@ class TorchEngine:
                 warnings.simplefilter("ignore")
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self.model = model.eval()
-        self.accepts_types = bool(getattr(model.config, "type_vocab_size", 0))
+        self.accepts_types = uses_token_types(model.config)  # RoBERTa's one-row table, MPNet's none
 
     def predict(self, batch_features: dict[str, np.ndarray]) -> np.ndarray:
         torch = self._torch

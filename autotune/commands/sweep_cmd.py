@@ -82,6 +82,13 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--teacher-only", action="store_true",
                    help="fit and judge the teacher against the trivial baseline, then stop before any student "
                         "(which tasks a teacher serves, at the cost of its fit)")
+    p.add_argument("--no-stop-hopeless", dest="stop_hopeless", action="store_false",
+                   help="let every trial train to the end (default: a trial whose student cannot reach the floor "
+                        "any more is stopped while it trains and kept as PRUNED)")
+    p.add_argument("--hopeless-margin", type=float, default=1.0, metavar="POINTS",
+                   help="benefit of the doubt, in points, before a training student is judged hopeless (default 1)")
+    p.add_argument("--retry-hopeless", action="store_true",
+                   help="queue again the trials an earlier run stopped as hopeless; they resume where they stopped")
 
 
 def task_of(args: argparse.Namespace, task: str | None) -> tuple[str, dict | None]:
@@ -140,7 +147,9 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
                        remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
                        allow_other_hardware=args.allow_other_hardware, holdout_fraction=args.holdout_fraction,
-                       allow_weak_teacher=args.allow_weak_teacher, teacher_only=args.teacher_only)
+                       allow_weak_teacher=args.allow_weak_teacher, teacher_only=args.teacher_only,
+                       stop_hopeless=args.stop_hopeless, hopeless_margin=args.hopeless_margin,
+                       retry_hopeless=args.retry_hopeless)
 
 
 def run(args: argparse.Namespace) -> int:
