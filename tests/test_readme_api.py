@@ -31,6 +31,8 @@ def test_the_readme_api_example_runs_as_written(data_dir, tmp_path):
     lines = out.stdout.strip().splitlines()
     assert re.match(r"torch-fp32: \d+ ex/s, accuracy 0\.\d{3} \{'value'", lines[0]), lines
     assert re.match(r"ort-int8: \d+ ex/s, accuracy 0\.\d{3} \{'value'", lines[1]), lines
-    assert lines[2].startswith("pick held out ") or "not better than" in lines[2], lines
+    # a pick, or the sweep's own one-line refusal (a weak teacher, or no student met the floor)
+    assert lines[2].startswith("pick held out ") or "not better than" in lines[2] or \
+        lines[2].startswith("no trial met the floor"), lines
     report = Path(lines[-1])
     assert report.name == "report.html" and report.is_file() and (tmp_path / "runs" / "api-sst2" / "outcome.json").is_file()
