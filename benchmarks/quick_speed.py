@@ -1,0 +1,42 @@
+"""Quick-preset students against the ORT-int8 teacher, timed in turn in one run (batch 8, 1 × 2
+threads, search half), ``--rounds`` rounds, median; prints each ratio over the teacher.
+
+    python benchmarks/quick_speed.py '[{"student_layers": 4, "kd_transfer_examples": 30000, "heads_kept": 6,
+        "ffn_kept": 384}]' [--rounds 3] [--data-dir ../shared/data] [--cache-dir runs/cache]
+
+Models are built (or read from the cache) as benchmarks/quick_students.py builds them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+
+from autotune import api
+from autotune.runtime import Runtime
+from quick_students import quick_recipe  # run as benchmarks/quick_speed.py: its folder is on sys.path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("variants", help="a JSON list of recipe overrides (the teacher is timed first)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--cache-dir", default="runs/cache")
+    args = p.parse_args()
+    data = api.load_task("sst2", args.data_dir)
+    variants = [{}, *json.loads(args.variants)]
+    dirs = [api.build(quick_recipe(v), data, args.cache_dir).model_dir for v in variants]
+    runtime = Runtime(engine="ort-int8", batch_size=8, instances=1, threads=2)
+    timed: list[list[float]] = [[] for _ in dirs]
+    for _ in range(args.rounds):  # interleaved: every model once per round
+        for i, d in enumerate(dirs):
+            timed[i].append(api.measure(d, data, runtime, args.cache_dir, repeats=1).throughput)
+    teacher = statistics.median(timed[0])
+    for v, t in zip(variants, timed):
+        print(json.dumps(v), f"{statistics.median(t):.1f} ex/s", f"x{statistics.median(t) / teacher:.2f}",
+              [round(x) for x in t], flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Students the quick preset can afford on SST-2: search-half score and build time per recipe.
+
+    python benchmarks/quick_students.py '[{"student_layers": 3, "kd_transfer_examples": 30000}]' \
+        [--data-dir ../shared/data] [--cache-dir runs/cache]
+
+Each JSON object overrides the quick preset's recipe; the teacher (first, cached) is shared.
+Prints the task's majority class on the same rows beside every score.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from autotune import api
+from autotune.presets import get_preset
+from compress.baselines import trivial_baseline
+from compress.recipe import Recipe
+
+
+def quick_recipe(override: dict) -> Recipe:
+    return Recipe.from_dict({**get_preset("quick").recipe, "task": "sst2", "seed": 0, **override})
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("variants", help="a JSON list of recipe overrides")
+    p.add_argument("--data-dir", default="../shared/data")
+    p.add_argument("--cache-dir", default="runs/cache")
+    args = p.parse_args()
+    data = api.load_task("sst2", args.data_dir)
+    trivial = trivial_baseline(data.spec, data.splits["dev"])
+    print(f"search half: {len(data.splits['dev'])} rows, {trivial.kind} accuracy {trivial.metrics['accuracy']:.4f}")
+    for override in [{}, *json.loads(args.variants)]:
+        t0 = time.time()
+        b = api.build(quick_recipe(override), data, args.cache_dir)
+        steps = " ".join(f"{s.name}:{'hit' if s.hit else f'{s.seconds:.0f}s'}" for s in b.steps)
+        print(json.dumps(override), f"search-half accuracy {b.metrics['accuracy']:.4f}", f"{time.time() - t0:.0f}s",
+              steps, flush=True)
+
+
+if __name__ == "__main__":
+    main()
