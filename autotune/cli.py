@@ -8,6 +8,7 @@ import re
 import sys
 import traceback
 
+from autotune.commands import COMMANDS
 from compress.errors import UserInputError
 
 log = logging.getLogger("autotune")
@@ -29,8 +30,6 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from autotune.commands import COMMANDS
-
     parser = OneLineParser(prog="run_sweep.py", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--debug", action="store_true", help="show the traceback behind an error")

@@ -16,6 +16,7 @@ from autotune.retime import Retimed
 from autotune.trial_record import TrialRecord
 from compress.cache import read_meta
 from compress.errors import UserInputError
+from compress.readers import read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +177,6 @@ def _built_with(model_dir: str) -> dict[str, str] | None:
 def find_configs(paths: list[Path]) -> list[DeployConfig]:
     """Every deployment config in ``paths`` (config files, or run dirs holding deploy/<task>.json);
     a path that holds none is named, since a typo would otherwise read as "no config for the task"."""
-    from compress.readers import read_json_object
-
     out = []
     for p in paths:
         p = Path(p)

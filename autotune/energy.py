@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from compress.errors import UserInputError
+
 log = logging.getLogger(__name__)
 
 POWERCAP = Path("/sys/class/powercap")
@@ -140,8 +142,6 @@ def pick(name: str = "auto", tdp_per_core_w: float = DEFAULT_TDP_PER_CORE_W) -> 
     order = ["impact-tracker", "rapl", "cpu-time"] if name == "auto" else [name]
     for n in order:
         if n not in TRACKERS:
-            from compress.errors import UserInputError
-
             raise UserInputError(f"unknown energy tracker {name!r}; known: auto, {', '.join(TRACKERS)}")
         try:
             return CpuTimeTdp(tdp_per_core_w) if n == "cpu-time" else TRACKERS[n]()

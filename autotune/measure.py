@@ -25,6 +25,7 @@ from autotune.runtime import Runtime
 from compress.batching import encode, make_batches, padding_overhead
 from compress.errors import UserInputError
 from compress.intervals import intervals
+from compress.models import load_tokenizer
 from compress.tasks import Example, TaskSpec, score
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ def latency_stats(latencies: Sequence[float]) -> dict[str, float]:
 
 
 def _tokenizer(model_dir: Path):
-    from compress.models import load_tokenizer
-
     try:
         return load_tokenizer(model_dir)
     except (UserInputError, OSError, ValueError):

@@ -21,10 +21,14 @@ from typing import Sequence
 import pandas as pd
 
 from autotune.cost import usd_per_100m_queries
+from autotune.hardware import detect
 from autotune.measure import Measurement, measure
 from autotune.paper_results import AblationResult, PickRatios, StudyRow, Table2Result
 from autotune.runtime import Runtime
+from autotune.space import factorisations, most_cores
+from autotune.timing_lock import timing_lock
 from compress.tasks import Example, TaskSpec
+from reports.markdown import grid
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +48,13 @@ class StudyInput:
 
 
 def layouts(physical_cores: int) -> list[tuple[int, int]]:
-    """Every (instances, threads) with instances × threads = the physical core count."""
-    return [(n, physical_cores // n) for n in range(1, physical_cores + 1) if physical_cores % n == 0]
+    """Every (instances, threads) with instances × threads = the physical core count: the sweep's
+    whole-machine layouts (autotune/space.py)."""
+    return list(most_cores(factorisations(physical_cores)))
 
 
 def run_one(inp: StudyInput, model_dir: Path, runtime: Runtime, label: str) -> Measurement:
     """Measure and leave this run's config.json and report.json under ``out_dir/runs/<label>``."""
-    from autotune.timing_lock import timing_lock
-
     where = inp.out_dir / "runs" / label.replace(" ", "_").replace("/", "-")
     where.mkdir(parents=True, exist_ok=True)
     config = {"label": label, "model_dir": str(model_dir), "task": inp.spec.name, "examples": len(inp.examples),
@@ -68,8 +71,6 @@ def run_one(inp: StudyInput, model_dir: Path, runtime: Runtime, label: str) -> M
 def table2(inp: StudyInput, model_dir: Path, engine: str = "ort-int8", batch_size: int = 1,
            padding: str = "dynamic", physical_cores: int | None = None) -> Table2Result:
     """Table 2: instances × threads layouts vs the no-thread-control baseline."""
-    from autotune.hardware import detect
-
     cores = physical_cores or detect().physical_cores
     metric = inp.spec.primary_metric
     base_rt = Runtime(engine, padding, batch_size, instances=1, threads=None)
@@ -99,8 +100,6 @@ def ablation(inp: StudyInput, teacher: Path, student: Path, pruned: Path | None,
     run: the pick itself, and the teacher as ORT int8 under the pick's very runtime, so the
     pick's gain over the baseline and over the int8 teacher are both same-run ratios.
     """
-    from autotune.hardware import detect
-
     cores = physical_cores or detect().physical_cores
     metric = inp.spec.primary_metric
     base = Runtime("torch-fp32", "fixed", 1, instances=1, threads=None)
@@ -169,8 +168,6 @@ def _title(result: Table2Result | AblationResult, what: str) -> str:
 
 
 def _write(out_dir: Path, result: Table2Result | AblationResult, title: str, frame: pd.DataFrame) -> None:
-    from reports.markdown import grid
-
     path = result.write(out_dir)
     md = path.with_suffix(".md")
     md.write_text(f"{title}\n\n{grid(frame, number_format=True)}\n")

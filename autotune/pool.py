@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from autotune.engines import EngineSpec
+from autotune.engines import EngineSpec, load
 from compress.errors import UserInputError
 
 if TYPE_CHECKING:  # workers get plain feature dicts: importing compress.batching costs seconds per worker
@@ -98,8 +98,6 @@ def _worker(rank: int, spec: EngineSpec, threads: int | None, cpus: tuple[int, .
         if cpus is not None:
             os.sched_setaffinity(0, cpus)  # before any thread pool exists
             os.environ["OMP_NUM_THREADS"] = str(threads)
-        from autotune.engines import load
-
         engine = load(spec, threads)
         for b in batches[:WARMUP_BATCHES]:
             engine.predict(b)
@@ -194,7 +192,7 @@ def _check_alive(procs, got, repeats: int, deadline: float) -> None:
 
 
 def _merge(batches, shards, got, instances, repeats, cpu_sets, pids) -> PoolResult:
-    from compress.batching import restore_order
+    from compress.batching import restore_order  # seconds of imports: not in the spawned workers (see above)
 
     walls, cpu, lat = [], [], []
     for r in range(repeats):

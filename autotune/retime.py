@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from autotune.runtime import Runtime
+from autotune.timing_lock import timing_lock
 
 if TYPE_CHECKING:  # measure's imports cost seconds: deploy configs and reports read Retimed without them
     from autotune.measure import Measurement
@@ -148,8 +149,7 @@ def retime(pick_dir: Path, teacher_dir: Path, rows: Sequence[Example], spec: Tas
     """The pick at ``runtime``, the teacher at BASELINE and the teacher in ORT int8 at ``runtime``,
     interleaved under one hold of the timing lock: no other worker's timing lands between them.
     ``expected``: stored throughputs by name, which size each timing's passes (``passes_for``)."""
-    from autotune.measure import BUSY_PCT, measure
-    from autotune.timing_lock import timing_lock
+    from autotune.measure import BUSY_PCT, measure  # seconds of imports: not on reads of Retimed (see above)
 
     runs = {"pick": (pick_dir, runtime), "baseline": (teacher_dir, BASELINE),
             "int8_teacher": (teacher_dir, replace(runtime, engine="ort-int8"))}
@@ -173,7 +173,7 @@ def retime(pick_dir: Path, teacher_dir: Path, rows: Sequence[Example], spec: Tas
 def unbusy(what: str, m: dict[str, Any], again: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """A reference timed while others kept the machine busy is timed once more before it is used;
     the new figure replaces it, whatever it is (the log says if the machine stayed busy)."""
-    from autotune.measure import BUSY_PCT
+    from autotune.measure import BUSY_PCT  # seconds of imports: not on reads of Retimed (see above)
 
     busy = m.get("busy_before_pct")
     if busy is None or busy <= BUSY_PCT:

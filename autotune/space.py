@@ -103,10 +103,15 @@ def layout_names(layouts: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
     return tuple(f"{n}x{t}" for n, t in layouts)
 
 
+def most_cores(layouts: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
+    """The layouts that use the most cores (of ``factorisations(cores)``: every instances × threads = cores)."""
+    most = max((n * t for n, t in layouts), default=0)
+    return tuple((n, t) for n, t in layouts if n * t == most)
+
+
 def whole_machine(layouts: tuple[tuple[int, int], ...]) -> tuple[str, ...]:
     """The layouts that use the most cores: the only ones a throughput search needs to try twice."""
-    most = max((n * t for n, t in layouts), default=0)
-    return layout_names(tuple((n, t) for n, t in layouts if n * t == most))
+    return layout_names(most_cores(layouts))
 
 
 def anchor_params(anchor: dict[str, Any], space: "SearchSpace", teacher_layers: int,

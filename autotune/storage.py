@@ -92,9 +92,29 @@ def open_storage(url: str | None, run_dir: Path, heartbeat_s: int = 30) -> BaseS
         driver = exc.name or make_url(url).drivername  # Optuna re-raises the driver's ImportError without a name
         raise UserInputError(f"--storage {url}: its database driver is not installed ({driver})") from None
     except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"--storage {url}: cannot open the Optuna storage ({reason[:200]})") from None
+        raise UserInputError(f"--storage {url}: cannot open the Optuna storage ({_reason(exc)})") from None
     return storage
+
+
+def open_existing(url: str) -> BaseStorage:
+    """Open a storage that already exists, to read it (reports): a missing SQLite or journal file is
+    refused in one line, never created empty."""
+    if is_journal(url):
+        return open_journal(url, create=False)
+    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
+        raise UserInputError(f"--storage {url}: no such database file")
+    try:
+        storage = RDBStorage(url)
+        storage.get_all_studies()
+    except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
+        raise UserInputError(f"--storage {url}: cannot read the Optuna storage ({_reason(exc)})") from None
+    return storage
+
+
+def _reason(exc: Exception) -> str:
+    """An exception's first line (its type's name if it has no message), at most 200 characters."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return reason[:200]
 
 
 def open_journal(path: str, create: bool = True) -> JournalStorage:

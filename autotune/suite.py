@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from autotune import sweep  # sweep.Sweep, looked up at each call: tests stand in for it
 from autotune.outcome import SweepOutcome
+from compress.custom_task import CustomTaskSpec
 from compress.errors import UserInputError
 from compress.intervals import Interval
+from compress.tasks import get_task, task_dir
 from reports.published import Published, published
 
 log = logging.getLogger(__name__)
@@ -107,9 +110,6 @@ class TaskEntry:
 
 def resolve_tasks(text: str, data_dir: str | None) -> list[TaskEntry]:
     """Every --tasks entry checked (and its data found) before any work, each refusal one line."""
-    from compress.custom_task import CustomTaskSpec
-    from compress.tasks import get_task, task_dir
-
     entries = [e.strip() for e in text.split(",") if e.strip()]
     if not entries:
         raise UserInputError("--tasks: name at least one task, e.g. --tasks cb,copa")
@@ -149,15 +149,13 @@ def _first_line(exc: BaseException) -> str:
 def run_task(config, t: TaskEntry) -> SuiteRecord:
     """One task's sweep; a refusal or a failure is a result, so the suite goes on. Only the sweep
     writes outcome.json: a task that failed without one is retried by the next run."""
-    from autotune.sweep import Sweep
-
     run_dir = Path(config.run_dir)
 
     def failed(reason: str) -> SuiteRecord:
         return SuiteRecord(t.name, t.metric, str(run_dir), refused=reason, published=published(t.name))
 
     try:
-        Sweep(config).run()
+        sweep.Sweep(config).run()
     except UserInputError as exc:
         done = SweepOutcome.read(run_dir)
         if done is not None and done.refused:  # the sweep's own refusal (weak teacher, ...), stored
@@ -175,8 +173,6 @@ def run_task(config, t: TaskEntry) -> SuiteRecord:
 def prepare(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> list[tuple[TaskEntry, Any]]:
     """(task, SweepConfig) for every task, all checked before any work or any folder is made;
     ``config_from_args(args, task=, run_dir=, cache_dir=)`` is the CLI's option mapping."""
-    from autotune.sweep import Sweep
-
     if getattr(args, "task_spec", None) or getattr(args, "custom_train", None) or getattr(args, "custom_dev", None):
         raise UserInputError("--task-spec/--custom-*: name custom tasks in --tasks as spec files, e.g. --tasks cb,my.json")
     tasks = resolve_tasks(args.tasks, args.data_dir)
@@ -193,14 +189,14 @@ def prepare(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> l
                                   run_dir=str(suite_dir / t.name), cache_dir=cache_dir)
         # its own option checks, and its data, teacher and space read: a bad byte in the last task's
         # file is refused before the first task trains for an hour
-        Sweep(config).check_inputs()
+        sweep.Sweep(config).check_inputs()
         out.append((t, config))
     return out
 
 
 def run_suite(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> list[SuiteRecord]:
     """Every task checked first, then one sweep each in order; a task with an outcome.json is done."""
-    from reports.suite import write_markdown
+    from reports.suite import write_markdown  # cycle: reports.suite imports this module
 
     planned = prepare(args, config_from_args)
     suite_dir = Path(args.run_dir)

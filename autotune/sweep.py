@@ -10,20 +10,39 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from autotune import study as S
 from autotune.backends import registry as engine_registry
 from autotune.budget import TimeBudget, spent_s
+from autotune.confirm import ATTR_CHECKS, closest, confirm, heldout_floor, remembered
+from autotune.deploy import deploy_config
 from autotune.floor import AccuracyFloor
+from autotune.hardware import detect
 from autotune.hopeless import HopelessRule
-from autotune.space import Choice, SearchSpace, whole_machine
+from autotune.measure import measure
+from autotune.outcome import SweepOutcome
+from autotune.presets import get_preset
+from autotune.retime import BASELINE, ROWS, retime, rounds_for, unbusy
+from autotune.runtime import Runtime
+from autotune.space import Choice, SearchSpace, anchor_params, whole_machine
 from autotune.stop import StopRequest
-from autotune.storage import finished_count, stored_study
-from compress.errors import UserInputError
+from autotune.storage import check_url, finished_count, open_storage, stored_study
+from autotune.task_data import load_data
+from autotune.teacher_head import finetuned_for
+from autotune.timing_lock import timing_lock
+from autotune.trial_record import TrialRecord
+from autotune.trust import Judged, guard_teacher, judge, resolution_note, trivial_interval, units_word, vs_teacher
+from compress import cache
+from compress.baselines import trivial_baseline
+from compress.errors import UserInputError, writable_dir
+from compress.intervals import Interval
+from compress.models import check_model_dir, resolve
+from compress.recipe import Recipe
+from compress.tasks import limit_rows
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +128,6 @@ def _judged_fields(held: dict[str, Any]) -> dict[str, Any]:
 def fit_summary(built, metric: str) -> str | None:
     """The teacher's fine-tuning as one line (compress/teacher_fit.py's plan and choice), read from its
     cached step; None for a teacher used as it is or fitted by the plain schedule."""
-    from compress import cache
-
     teacher = next((s for s in built.steps if s.name == "teacher"), None)
     fit = cache.read_meta(teacher.path).get("fit") if teacher else None
     if not fit:
@@ -137,30 +154,13 @@ def check_options(config: SweepConfig) -> None:
         if value is not None:
             writable_dir(option, Path(value))
     if config.storage:
-        from autotune.storage import check_url
-
         check_url(config.storage)
-
-
-def writable_dir(option: str, path: Path) -> None:
-    """A folder that exists or can be made: not a file, nor under one (else the first write would
-    fail with another option's name in the message, or after an hour of training)."""
-    for p in (path, *path.parents):
-        if p.exists():
-            if not p.is_dir():
-                raise UserInputError(f"{option} {path}: {'is' if p == path else f'{p} is'} a file, not a folder")
-            if not os.access(p, os.W_OK | os.X_OK):
-                raise UserInputError(f"{option} {path}: {p} is not writable")
-            return
 
 
 class Sweep:
     """The pieces of a sweep, each a method so tests and commands can use them alone."""
 
     def __init__(self, config: SweepConfig):
-        from autotune.hardware import detect
-        from autotune.presets import get_preset
-
         self.config = config
         self.preset = get_preset(config.preset)
         self.run_dir = Path(config.run_dir)
@@ -181,8 +181,6 @@ class Sweep:
     # ------------------------------------------------------------ checks before work
 
     def base_recipe(self):
-        from compress.recipe import Recipe
-
         fields = {**self.preset.recipe, **self.config.recipe, "task": self.config.task, "seed": self.config.seed}
         factor, rows = self.preset.transfer_factor, fields.get("max_train_examples")
         if factor and rows and "kd_transfer_examples" not in fields:
@@ -199,15 +197,11 @@ class Sweep:
     def teacher_shape(self) -> tuple[int, int, int]:
         from transformers import AutoConfig
 
-        from compress.models import resolve
-
         cfg = AutoConfig.from_pretrained(resolve(self.base_recipe().teacher))
         return cfg.num_hidden_layers, cfg.num_attention_heads, cfg.intermediate_size
 
     def check(self):
         """Every refusal that needs no training: inputs, then the storage (the first thing created)."""
-        from autotune.storage import open_storage
-
         data, shape = self.check_inputs()
         storage = open_storage(self.config.storage, self.run_dir, self.config.heartbeat_s)
         self.check_resume(storage)
@@ -216,10 +210,6 @@ class Sweep:
     def check_inputs(self):
         """Recipe, teacher, space, cores and data, read and refused before anything is created:
         (task data, teacher shape)."""
-        from autotune.task_data import load_data
-        from autotune.teacher_head import finetuned_for
-        from compress.models import check_model_dir
-
         self.base_recipe().check()
         check_model_dir(self.base_recipe().teacher, "--teacher")
         layers, heads, ffn = self.teacher_shape()
@@ -275,8 +265,6 @@ class Sweep:
     # ------------------------------------------------------------ the run
 
     def to_trial(self, choice: Choice, shape: tuple[int, int, int]):
-        from autotune.runtime import Runtime
-
         layers, heads, ffn = shape
         depth = None if choice.student_layers >= layers else choice.student_layers
         kept = None if choice.heads_kept >= heads else choice.heads_kept
@@ -300,16 +288,18 @@ class Sweep:
         m, built = self.measured(data, recipe, runtime, split, repeats, before_build, keep_logits)
         return m.to_dict(), built
 
+    def build(self, recipe, data, **kw):
+        """The recipe's model, every step cached under ``cache_dir`` (``compress.pipeline.build``)."""
+        from compress.pipeline import build  # torch and transformers: not imported for a sweep's option errors
+
+        return build(recipe, data, self.cache_dir, **kw)
+
     def measured(self, data, recipe, runtime, split: str = "dev", repeats: int | None = None, before_build=None,
                  keep_logits: bool = False, on_progress=None):
         """Build (cached) and time under the machine-wide lock; (Measurement, built).
         ``repeats`` 1 when only the score is wanted: the timed passes predict the same rows alike.
         ``before_build``, ``on_progress``: see ``compress.pipeline.build``."""
-        from autotune.measure import measure
-        from autotune.timing_lock import timing_lock
-        from compress.pipeline import build
-
-        built = build(recipe, data, self.cache_dir, before_build=before_build, on_progress=on_progress)
+        built = self.build(recipe, data, before_build=before_build, on_progress=on_progress)
         rows = self.rows(data, split)
         with timing_lock():
             m = measure(built.model_dir, rows, data.spec, runtime, self.cache_dir,
@@ -318,8 +308,6 @@ class Sweep:
 
     def rows(self, data, split: str):
         """The rows a split is scored on: ``eval_limit`` cuts the search split only, at a group's end."""
-        from compress.tasks import limit_rows
-
         rows = data.splits[split]
         return limit_rows(rows, self.config.eval_limit) if split == "dev" else rows
 
@@ -327,9 +315,6 @@ class Sweep:
         """Teacher score and the out-of-the-box baseline, measured once per study and stored. One
         timed while the machine was busy is re-timed before it is used, a resumed study's too: a
         figure low by others' load would inflate every speed-up over it."""
-        from autotune.retime import BASELINE, unbusy
-        from autotune.runtime import Runtime
-
         teacher = self.base_recipe()
         stored = study.user_attrs.get("references")
         if stored and not self.config.remeasure_references:
@@ -354,8 +339,6 @@ class Sweep:
 
     def anchors(self, teacher_layers: int) -> list[dict[str, Any]]:
         """The preset's known-good points as trial params; those the space cannot hold are skipped."""
-        from autotune.space import anchor_params
-
         out = []
         for anchor in self.preset.anchors:
             params = anchor_params(anchor, self.space, teacher_layers, self.hardware.physical_cores)
@@ -367,9 +350,6 @@ class Sweep:
 
     def trial_heldout(self, data, trial) -> dict[str, Any]:
         """A stored trial's recipe (cached model) and runtime, scored on the held-out split."""
-        from autotune.trial_record import TrialRecord
-        from autotune.trust import judge, vs_teacher
-
         r = TrialRecord.from_trial(trial)
         m = self.evaluate(data, r.recipe, r.runtime, split="holdout", repeats=1, keep_logits=True)[0]
         rows, logits = data.splits["holdout"], m.pop("logits")
@@ -379,16 +359,11 @@ class Sweep:
         return {**m, **judged.to_dict(), "vs_teacher": diff.to_dict()}
 
     def trivial(self, data, split: str):
-        from compress.baselines import trivial_baseline
-
         return trivial_baseline(data.spec, self.rows(data, split))
 
     def teacher_heldout(self, study, data) -> dict[str, Any]:
         """The teacher's held-out metrics, interval and logits (PyTorch fp32, as its search-split score),
         measured once per study: every pick is compared with it on the same rows."""
-        from autotune.runtime import Runtime
-        from autotune.trust import judge
-
         if "teacher_heldout_logits" not in study.user_attrs:
             rt = Runtime(engine="torch-fp32", padding="dynamic", batch_size=32, instances=1,
                          threads=self.hardware.physical_cores)
@@ -403,8 +378,6 @@ class Sweep:
 
     def confirm_pick(self, study, data, ranked, metric: str):
         """(trial, its held-out measurement, confirmation) — see autotune/confirm.py."""
-        from autotune.confirm import ATTR_CHECKS, closest, confirm, heldout_floor, remembered
-
         heldout_of = remembered(study, lambda t: self.trial_heldout(data, t), metric)
         top = self.config.confirm_top
         teacher = self.teacher_heldout(study, data)
@@ -438,10 +411,6 @@ class Sweep:
                               **judged, **_judged_fields(held)}
 
     def run(self) -> dict[str, Any]:
-        from autotune import study as S
-        from autotune.trust import Judged, guard_teacher, trivial_interval, units_word
-        from compress.intervals import Interval
-
         cfg = self.config
         storage, data, shape = self.check()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -459,9 +428,7 @@ class Sweep:
                        trivial_search=trivial_interval(data.spec, trivial["dev"], cfg.seed),
                        trivial_heldout=trivial_interval(data.spec, trivial["holdout"], cfg.seed),
                        notes=tuple(data.notes))
-        from compress.pipeline import build
-
-        teacher_built = build(self.base_recipe(), data, self.cache_dir)
+        teacher_built = self.build(self.base_recipe(), data)
         teacher_score = float(teacher_built.metrics[metric])
         outcome["teacher_fit"] = fit_summary(teacher_built, metric)
         multi = cfg.objective == "multi"
@@ -509,8 +476,6 @@ class Sweep:
 
     def search(self, study, data, shape, teacher_score: float, floor: float, metric: str, multi: bool):
         """The Optuna study under the floor; the feasible trials, fastest first."""
-        from autotune import study as S
-
         cfg = self.config
         anchors = S.AnchorQueue(self.anchors(shape[0]))
         anchors(study)
@@ -545,11 +510,6 @@ class Sweep:
              *, data):
         """The deployment config of the confirmed pick, its speed-ups re-timed beside the pick, and
         the sweep's outcome."""
-        from autotune.deploy import deploy_config
-        from autotune.trial_record import TrialRecord
-        from autotune.trust import resolution_note
-        from compress.intervals import Interval
-
         cfg = self.config
         retimed = self.retime_pick(data, best, refs)
         config = deploy_config(cfg.task, best, held, refs, self.hardware, study_name=cfg.name,
@@ -587,14 +547,9 @@ class Sweep:
     def retime_pick(self, data, best, refs: dict[str, Any]):
         """The pick, the out-of-the-box baseline and the ORT-int8 teacher at the pick's runtime timed
         beside each other (autotune/retime.py) on the first retime.ROWS search rows: a Retimed."""
-        from autotune.retime import ROWS, retime, rounds_for
-        from compress.tasks import limit_rows
-        from autotune.trial_record import TrialRecord
-        from compress.pipeline import build
-
         r = TrialRecord.from_trial(best)
-        pick = build(r.recipe, data, self.cache_dir)  # cached
-        teacher = build(self.base_recipe(), data, self.cache_dir)
+        pick = self.build(r.recipe, data)  # cached
+        teacher = self.build(self.base_recipe(), data)
         stored = r.measurement.throughput
         expected = {"pick": stored, "int8_teacher": stored,  # at the pick's runtime: the pick's order
                     "baseline": (refs.get("baseline") or {}).get("throughput")}
@@ -603,8 +558,6 @@ class Sweep:
                       rounds_for(self.preset.measure_repeats), expected)
 
     def write_outcome(self, fields: dict[str, Any], **more) -> None:
-        from autotune.outcome import SweepOutcome
-
         path = SweepOutcome(**{**fields, **more}, stopped=getattr(self, "_stopped", False),
                             teacher_only=self.config.teacher_only).write(self.run_dir)
         log.info("outcome → %s", path)

@@ -2,7 +2,9 @@
 benchmark cut the same rows and share cache keys."""
 from __future__ import annotations
 
+from compress.custom_task import CustomTaskSpec, load_custom
 from compress.errors import UserInputError
+from compress.tasks import ensure_train_split, hold_out, load_task
 
 
 def load_data(task: str | dict, data_dir: str | None, seed: int = 0, holdout_fraction: float = 0.5):
@@ -10,9 +12,6 @@ def load_data(task: str | dict, data_dir: str | None, seed: int = 0, holdout_fra
 
     ``task`` is a registered task name, the path of a custom task spec (.json), or a spec's dict.
     """
-    from compress.custom_task import CustomTaskSpec, load_custom
-    from compress.tasks import load_task
-
     if not 0.0 < holdout_fraction < 1.0:
         raise UserInputError(f"--holdout-fraction {holdout_fraction:g}: must be between 0 and 1")
     if isinstance(task, dict):
@@ -29,6 +28,4 @@ def load_data(task: str | dict, data_dir: str | None, seed: int = 0, holdout_fra
 def search_split(data, seed: int, holdout_fraction: float):
     """A train split (carved from dev if the task has none) and dev cut into search and held-out
     rows: one function for every command, so a build and a sweep split alike and share cache keys."""
-    from compress.tasks import ensure_train_split, hold_out
-
     return hold_out(ensure_train_split(data, seed=seed), holdout_fraction, seed)

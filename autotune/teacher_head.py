@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from compress.errors import UserInputError
+from compress.models import PACKAGED
 from compress.tasks import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -19,8 +20,6 @@ _GENERIC = re.compile(r"^LABEL_\d+$")
 def finetuned_for(teacher: str, spec: TaskSpec) -> bool:
     """True when ``teacher`` is a sequence classifier whose labels are the task's; False for a
     backbone (a fresh head is trained); one line when its head classifies something else."""
-    from compress.models import PACKAGED
-
     if teacher in (PACKAGED, "packaged", "default"):
         return False
     path = Path(teacher).expanduser()

@@ -105,7 +105,7 @@ class TrialRecord:
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any], number: int | None = None,
                    state: TrialState | None = None) -> "TrialRecord":
-        from autotune.measure import Measurement  # numpy and sklearn: not on import of the storage helpers
+        from autotune.measure import Measurement  # numpy and sklearn: not for the storage helpers nor `deploy`
 
         a = attrs
         return cls(

@@ -1,5 +1,6 @@
 """Quick-preset students against the ORT-int8 teacher, timed in turn in one run (batch 8, 1 × 2
-threads, search half), ``--rounds`` rounds, median; prints each ratio over the teacher.
+threads unless ``--layout``, search half), ``--rounds`` rounds, median; prints each ratio over the teacher
+and each model's held-out accuracy under the same engine.
 
     python benchmarks/quick_speed.py '[{"student_layers": 4, "kd_transfer_examples": 30000, "heads_kept": 6,
         "ffn_kept": 384}]' [--rounds 3] [--data-dir ../shared/data] [--cache-dir runs/cache]
@@ -21,21 +22,25 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("variants", help="a JSON list of recipe overrides (the teacher is timed first)")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--layout", default="1x2", help="instances x threads, e.g. 2x1 (the quick sweep's pick)")
     p.add_argument("--data-dir", default="../shared/data")
     p.add_argument("--cache-dir", default="runs/cache")
     args = p.parse_args()
+    instances, threads = (int(x) for x in args.layout.split("x"))
     data = api.load_task("sst2", args.data_dir)
     variants = [{}, *json.loads(args.variants)]
     dirs = [api.build(quick_recipe(v), data, args.cache_dir).model_dir for v in variants]
-    runtime = Runtime(engine="ort-int8", batch_size=8, instances=1, threads=2)
+    runtime = Runtime(engine="ort-int8", batch_size=8, instances=instances, threads=threads)
     timed: list[list[float]] = [[] for _ in dirs]
     for _ in range(args.rounds):  # interleaved: every model once per round
         for i, d in enumerate(dirs):
             timed[i].append(api.measure(d, data, runtime, args.cache_dir, repeats=1).throughput)
     teacher = statistics.median(timed[0])
-    for v, t in zip(variants, timed):
+    for v, t, d in zip(variants, timed, dirs):
+        # the score a sweep confirms its pick by: the held-out half, under the engine (int8 rounding included)
+        held = api.measure(d, data, runtime, args.cache_dir, split="holdout", repeats=1).metrics["accuracy"]
         print(json.dumps(v), f"{statistics.median(t):.1f} ex/s", f"x{statistics.median(t) / teacher:.2f}",
-              [round(x) for x in t], flush=True)
+              [round(x) for x in t], f"held-out accuracy (this engine) {held:.4f}", flush=True)
 
 
 if __name__ == "__main__":

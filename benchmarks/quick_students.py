@@ -4,7 +4,8 @@
         [--data-dir ../shared/data] [--cache-dir runs/cache]
 
 Each JSON object overrides the quick preset's recipe; the teacher (first, cached) is shared.
-Prints the task's majority class on the same rows beside every score.
+Prints the task's majority class on the same rows beside every score, and each model's score on
+the held-out half too (the rows a sweep confirms its pick on: they chose nothing).
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ import time
 from autotune import api
 from autotune.presets import get_preset
 from compress.baselines import trivial_baseline
+from compress.batching import encode
+from compress.models import load_classifier, load_tokenizer
 from compress.recipe import Recipe
+from compress.train import evaluate
 
 
 def quick_recipe(override: dict) -> Recipe:
@@ -30,13 +34,23 @@ def main() -> None:
     args = p.parse_args()
     data = api.load_task("sst2", args.data_dir)
     trivial = trivial_baseline(data.spec, data.splits["dev"])
-    print(f"search half: {len(data.splits['dev'])} rows, {trivial.kind} accuracy {trivial.metrics['accuracy']:.4f}")
+    held = data.splits["holdout"]
+    held_trivial = trivial_baseline(data.spec, held)
+    print(f"search half: {len(data.splits['dev'])} rows, {trivial.kind} accuracy {trivial.metrics['accuracy']:.4f}; "
+          f"held out: {len(held)} rows, {held_trivial.metrics['accuracy']:.4f}")
     for override in [{}, *json.loads(args.variants)]:
         t0 = time.time()
         b = api.build(quick_recipe(override), data, args.cache_dir)
         steps = " ".join(f"{s.name}:{'hit' if s.hit else f'{s.seconds:.0f}s'}" for s in b.steps)
-        print(json.dumps(override), f"search-half accuracy {b.metrics['accuracy']:.4f}", f"{time.time() - t0:.0f}s",
-              steps, flush=True)
+        seconds = time.time() - t0
+        print(json.dumps(override), f"search-half accuracy {b.metrics['accuracy']:.4f}",
+              f"held-out {heldout_accuracy(b.model_dir, data):.4f}", f"{seconds:.0f}s", steps, flush=True)
+
+
+def heldout_accuracy(model_dir, data) -> float:
+    model = load_classifier(model_dir)
+    enc = encode(load_tokenizer(model_dir), data.splits["holdout"], data.spec.max_length)
+    return evaluate(model, data.spec, data.splits["holdout"], enc)["accuracy"]
 
 
 if __name__ == "__main__":

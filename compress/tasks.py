@@ -269,7 +269,7 @@ def load_task(name: str | TaskSpec, data_dir: str | Path | None = None) -> TaskD
     """Load every split of a task from ``data_dir``, or from the hub when no directory is given."""
     spec = name if isinstance(name, TaskSpec) else get_task(name)
     if data_dir is None:
-        from compress.hub import load_from_hub
+        from compress.hub import load_from_hub  # cycle: compress.hub imports this module
 
         return load_from_hub(spec)
     data_dir = Path(data_dir)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Sequence
 
 from compress.tasks import Example, TaskSpec, split_rows
+from compress.train import TrainConfig, ce_loss, seed_everything, train as train_loop
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class FitPlan:
 def held_fraction(n: int) -> float:
     """10 % of train (at most 1,000 rows), but at least 100 rows or 20 % on small sets: a choice
     among seeds made on 25 rows would be a coin flip itself."""
-    from compress.pipeline import held_size
+    from compress.pipeline import held_size  # cycle: compress.pipeline imports this module
 
     return max(held_size(n), min(int(0.2 * n), HELD_SMALL)) / max(1, n)
 
@@ -57,8 +58,6 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
                 progress: bool = True) -> tuple[Any, dict[str, Any]]:
     """(the best of the restarts, what was tried); ``load()`` gives a fresh classifier."""
     import numpy as np
-
-    from compress.train import TrainConfig, ce_loss, seed_everything, train as train_loop
 
     fit, held = split_rows(train, 1.0 - held_fraction(len(train)), seed + 7)
     if not held or not fit:

@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from compress.batching import Batch, Encoded, make_batches, restore_order
+from compress.provenance import cpu_info
 from compress.tasks import Example, TaskSpec, score
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,6 @@ class TrainConfig:
 
 def cpu_has_bf16() -> bool:
     """AMX / AVX512-BF16 make bf16 matmuls several times faster than fp32 on CPU."""
-    from compress.provenance import cpu_info
-
     return bool({"amx_bf16", "avx512_bf16"} & cpu_info()[1])
 
 

@@ -17,9 +17,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autotune.hopeless import Curve
 from autotune.outcome import SweepOutcome
-from autotune.storage import is_journal, open_journal
+from autotune.storage import open_existing
 from autotune.trial_record import TrialRecord
 from compress.errors import UserInputError
+from compress.readers import read_json  # a JSON file, or one line saying why it cannot be read
 from reports.length import TIME_FORMAT
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,6 @@ class TaskResults:
                                 kind="stable").iloc[0]
 
 
-def read_json(path: Path, what: str) -> Any:
-    """A JSON file, or one line saying why it cannot be read (compress/readers.py, for every input)."""
-    from compress.readers import read_json as read
-
-    return read(path, what)
-
-
 def default_storage(run_dir: Path) -> str:
     """The run dir's study.db, else the storage its sweep_config.json names (a sweep run with --storage)."""
     db = Path(run_dir) / "study.db"
@@ -103,20 +97,6 @@ def default_storage(run_dir: Path) -> str:
     if url:
         return url
     raise UserInputError(f"--run {run_dir}: no study.db in it (pass --storage URL if the study lives elsewhere)")
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    if is_journal(url):  # a journal file (autotune/storage.py), never created here
-        return open_journal(url, create=False)
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).is_file():
-        raise UserInputError(f"--storage {url}: no such database file")  # never create an empty one
-    try:
-        storage = optuna.storages.RDBStorage(url)
-        storage.get_all_studies()
-    except Exception as exc:  # sqlalchemy raises many kinds; the user needs one line
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserInputError(f"--storage {url}: cannot read the Optuna storage ({reason[:200]})") from None
-    return storage
 
 
 def _layout(runtime: dict) -> tuple[Any, Any]:
@@ -236,7 +216,7 @@ def _outcome(run_dir: Path | None, task: str) -> SweepOutcome | None:
 def load_run(run_dir: Path | None, storage_url: str | None = None, study: str | None = None) -> list[TaskResults]:
     """Every study in the storage (or just ``study``), sorted by task then name."""
     url = storage_url or default_storage(run_dir)
-    storage = open_storage(url)
+    storage = open_existing(url)
     names = sorted(optuna.study.get_all_study_names(storage))
     if study is not None:
         if study not in names:

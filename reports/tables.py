@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from autotune.cost import usd_per_100m_or_none as usd_per_100m
+from autotune.retime import Retimed
 from reports.load import TaskResults
 
 
@@ -76,8 +77,6 @@ def best_row(res: TaskResults, usd_per_hour: float) -> dict[str, Any] | None:
 
 def _speedups(deploy: dict[str, Any], tput: float, base: float | None) -> dict[str, Any]:
     """Re-timed beside the pick where its deploy config holds that (autotune/retime.py), else stored."""
-    from autotune.retime import Retimed
-
     if deploy.get("retimed"):
         r = Retimed.from_dict(deploy["retimed"])
         return {"speedup": r.over_baseline, "int8x": r.over_int8_teacher,

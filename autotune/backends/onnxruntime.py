@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from autotune.backends.ort_export import UNFUSED_ON_CPU, export_onnx
+from autotune.backends.ort_quantize import quantize_int8
 from autotune.backends.registry import Backend, EngineSpec
 from compress.errors import UserInputError
 
@@ -19,16 +21,12 @@ SELECTIVE_FP32_FRACTION = 1 / 3  # ort-int8-selective: this share of layers (the
 
 def _prepare(model_dir: str, cache_dir, reduce_range: bool = False, *, name: str, int8: bool = False,
              selective: bool = False, gpu: bool = False) -> EngineSpec:
-    from autotune.backends.ort_export import export_onnx
-
     if gpu:
         _require_cuda()
     exported = export_onnx(model_dir, cache_dir, optimize=True, use_gpu=gpu, fp16=gpu)
     meta = {"fused_ops": exported.fused_ops, "export_key": exported.key}
     if not int8:
         return EngineSpec(name, str(exported.path), meta)
-    from autotune.backends.ort_quantize import quantize_int8
-
     exclude = _selective_fp32(model_dir, exported.path) if selective else ()
     q = quantize_int8(exported, cache_dir, per_channel=True, reduce_range=reduce_range, exclude_nodes=exclude)
     return EngineSpec(name, str(q.path), meta | {"quantize": q.params, "quantize_key": q.key})
@@ -37,6 +35,7 @@ def _prepare(model_dir: str, cache_dir, reduce_range: bool = False, *, name: str
 def _selective_fp32(model_dir: str, onnx_path: Path) -> tuple[str, ...]:
     """Nodes of the most significant layers, from the model dir's significance.json (the pipeline
     writes it for recipes with approx != 'none'; computing it here would need training data)."""
+    # torch at import: spawned pool workers import this module, and pin their cores before any tensor library
     from compress.approx import fp32_nodes
     from compress.significance import Significance
 
@@ -60,8 +59,6 @@ def ort_session(path: str, threads: int | None, providers: tuple[str, ...] = CPU
     threads, sequential, and on CPU without the fusions that ort_export leaves out on purpose.
     ``profile_prefix``: write onnxruntime's per-node profile there (``end_profiling`` names the file)."""
     import onnxruntime as ort
-
-    from autotune.backends.ort_export import UNFUSED_ON_CPU
 
     if not Path(path).is_file():
         raise UserInputError(f"ONNX model {path}: no such file")

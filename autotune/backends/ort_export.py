@@ -23,6 +23,7 @@ from pathlib import Path
 
 from compress.cache import cached, content_key, hash_dir
 from compress.errors import UserInputError
+from compress.models import load_classifier, uses_token_types
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,6 @@ def _build(model_dir: Path, tmp: Path, optimize: bool, use_gpu: bool, fp16: bool
 
 def _torch_export(model_dir: Path, path: Path) -> list[str]:
     import torch
-
-    from compress.models import load_classifier, uses_token_types
 
     model = load_classifier(model_dir, attn_implementation="eager")
     model.config.return_dict = False

@@ -8,13 +8,12 @@ from functools import partial
 import numpy as np
 
 from autotune.backends.registry import Backend, EngineSpec
+from compress.models import load_classifier, uses_token_types
 
 
 class TorchEngine:
     def __init__(self, model_dir: str, threads: int | None, int8: bool = False):
         import torch
-
-        from compress.models import load_classifier, uses_token_types
 
         if threads is not None:
             torch.set_num_threads(threads)

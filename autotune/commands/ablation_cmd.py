@@ -1,12 +1,15 @@
 """``run_sweep.py ablation``: FastFormers Table 3 — the optimisation ladder in one run."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 from pathlib import Path
 
 from autotune.commands.paper_table_options import add_study_args, model_dir, prepare_input
 from autotune.cost import USD_PER_HOUR_HELP
 from compress.errors import UserInputError
+from compress.models import check_model_dir
 
 
 def add_parser(sub) -> None:
@@ -24,8 +27,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune.paper_tables import ablation
-
-    from compress.models import check_model_dir
 
     inp = prepare_input(args)
     for option in ("--teacher", "--student", "--pruned"):  # all read before the first is built on

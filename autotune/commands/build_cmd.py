@@ -1,21 +1,22 @@
 """``run_sweep.py build``: build one recipe's model (every step cached) and print where it is."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import json
 from dataclasses import fields
 from pathlib import Path
 
 from autotune.commands.task_options import add_task_source_args, load_task_source
-from autotune.task_data import search_split
-from compress.errors import UserInputError
+from compress.errors import UserInputError, writable_dir
+from compress.models import check_model_dir, load_classifier, load_tokenizer
+from compress.recipe import Recipe
 
 _BOOL = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
 def add_parser(sub) -> None:
-    from compress.recipe import Recipe
-
     p = sub.add_parser("build", help="build the model a recipe describes (teacher, student, pruning), cached")
     p.add_argument("--task", help="task name (default: the recipe's)")
     p.add_argument("--recipe", help="recipe JSON file; options below override its fields")
@@ -53,7 +54,6 @@ def _value(name: str, text: str, kind: str):
 
 def recipe_from_args(args: argparse.Namespace):
     from compress.readers import read_json_object
-    from compress.recipe import Recipe
 
     data: dict = {}
     if args.recipe:
@@ -70,9 +70,7 @@ def recipe_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotune.sweep import writable_dir
-    from compress.models import check_model_dir
-    from compress.pipeline import build
+    from autotune.task_data import search_split
 
     recipe = recipe_from_args(args)
     if args.holdout_fraction is not None and not 0 < args.holdout_fraction < 1:
@@ -84,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     data = load_task_source(args, recipe.task)
     if args.holdout_fraction is not None:
         data = search_split(data, recipe.seed, args.holdout_fraction)
+    from compress.pipeline import build  # torch and transformers: after the checks, so a refusal is quick
+
     built = build(recipe, data, Path(args.cache_dir), progress=not args.no_progress)
     held = None if args.holdout_fraction is None else _score(built.model_dir, data, "holdout",
                                                              recipe.max_length or data.spec.max_length)
@@ -106,7 +106,6 @@ def _fmt(metrics: dict[str, float]) -> str:
 def _score(model_dir: Path, data, split: str, max_length: int) -> dict[str, float]:
     """PyTorch fp32 metrics on ``split``, as the build's own dev metrics are."""
     from compress.batching import encode
-    from compress.models import load_classifier, load_tokenizer
     from compress.train import evaluate
 
     rows = [ex for ex in data.splits[split] if ex.label is not None]

@@ -1,9 +1,13 @@
 """``run_sweep.py deploy``: pick the deployment config measured on this hardware."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import logging
 from pathlib import Path
+
+from compress.errors import writable_dir
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +23,6 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from autotune.deploy import find_configs, pick
     from autotune.hardware import detect
-
-    from autotune.sweep import writable_dir
 
     if args.out:
         writable_dir("--out", Path(args.out).parent)

@@ -1,12 +1,15 @@
 """Options and set-up shared by the fixed-study commands (table2, ablation)."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import logging
 from pathlib import Path
 
 from autotune.commands.task_options import add_task_source_args, load_task_source
-from compress.errors import UserInputError
+from compress.errors import UserInputError, writable_dir
+from compress.models import check_model_dir
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +41,6 @@ def prepare_input(args: argparse.Namespace):
     if args.repeats < 1:
         raise UserInputError(f"--repeats must be at least 1, got {args.repeats}")
     from autotune.energy import TRACKERS
-    from autotune.sweep import writable_dir
 
     if args.energy not in ("auto", *TRACKERS):
         raise UserInputError(f"--energy {args.energy}: choose from auto, {', '.join(TRACKERS)}")
@@ -54,7 +56,6 @@ def prepare_input(args: argparse.Namespace):
 def model_dir(source: str | None, inp, option: str = "--model") -> Path:
     """A classifier directory for ``source`` (a bare encoder gets a seeded fresh head, with a warning)."""
     from autotune.modeldir import classifier_dir
-    from compress.models import check_model_dir
 
     check_model_dir(source, option)
     path = classifier_dir(source, inp.spec.num_labels, inp.cache_dir)

@@ -1,13 +1,16 @@
 """``run_sweep.py report``: regenerate the report of a run from its stored results only."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 from pathlib import Path
 
+from autotune.cost import EXAMPLE_USD_PER_HOUR
+from compress.errors import UserInputError
+
 
 def add_parser(sub) -> None:
-    from autotune.cost import EXAMPLE_USD_PER_HOUR
-
     p = sub.add_parser("report", help="Pareto plots, Table 2/3 charts, best recipes, report.html from stored results")
     p.add_argument("--run", required=True, help="the sweep's run directory")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default sqlite:///RUN/study.db)")
@@ -23,7 +26,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from compress.errors import UserInputError
     from reports.build import Inputs, write
 
     run_dir = Path(args.run)

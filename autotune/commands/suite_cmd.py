@@ -4,16 +4,18 @@ Rerunning the same command resumes: finished tasks are skipped, the unfinished o
 """
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import logging
 from pathlib import Path
+
+from autotune.commands.sweep_cmd import add_sweep_options, config_from_args
 
 log = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
-    from autotune.commands.sweep_cmd import add_sweep_options
-
     p = sub.add_parser("suite", help="one sweep per task (resumable) and one table of the results")
     p.add_argument("--tasks", required=True,
                    help="comma-separated tasks, e.g. boolq,cb,copa,superglue-rte,wic,multirc (a .json entry is a "
@@ -41,7 +43,6 @@ def task_reports(records, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from autotune.commands.sweep_cmd import config_from_args
     from autotune.suite import run_suite
     from reports import suite as report
 

@@ -1,9 +1,14 @@
 """``run_sweep.py sweep``: the Optuna search under an accuracy floor, resumable."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import logging
 from pathlib import Path
+
+from autotune.commands.task_options import add_task_source_args, custom_spec
+from compress.errors import UserInputError
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +37,6 @@ def add_parser(sub) -> None:
 
 def add_sweep_options(p: argparse.ArgumentParser) -> None:
     """Every sweep option but --task: shared with ``suite``, which runs one sweep per task."""
-    from autotune.commands.task_options import add_task_source_args
-
     add_task_source_args(p)
     p.add_argument("--run-dir", default=None, help="where the study, configs and reports go (default runs/<task>-<preset>)")
     p.add_argument("--cache-dir", default=None, help="model/artifact cache shared by runs (default <run-dir>/../cache)")
@@ -95,7 +98,6 @@ def task_of(args: argparse.Namespace, task: str | None) -> tuple[str, dict | Non
     """(task name, custom task spec as a dict or None): ``--task spec.json`` and the ``--custom-*``
     options name a custom task by its spec's name, so recipes, studies and configs agree on it."""
     from compress.custom_task import CustomTaskSpec
-    from autotune.commands.task_options import custom_spec
 
     spec = custom_spec(args, task)
     if spec is None and task and task.endswith(".json"):
@@ -115,7 +117,6 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
     from autotune.presets import get_preset
     from autotune.space import SearchSpace
     from autotune.sweep import SweepConfig
-    from compress.errors import UserInputError
     from compress.readers import read_json_object
 
     preset = get_preset(args.preset)

@@ -1,6 +1,8 @@
 """``run_sweep.py table2``: FastFormers Table 2 — instances × threads vs no thread control."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 
 from autotune.commands.paper_table_options import add_study_args, model_dir, prepare_input
@@ -18,7 +20,6 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from autotune.paper_tables import table2
-
     from autotune.runtime import Runtime
 
     Runtime(args.engine, args.padding, args.batch_size, instances=1, threads=None)  # refused before any work

@@ -1,6 +1,8 @@
 """Options shared by several commands: where a task's data comes from."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 
 from compress.errors import UserInputError

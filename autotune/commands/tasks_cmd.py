@@ -1,6 +1,8 @@
 """``run_sweep.py tasks``: every task found under a data directory with its split sizes."""
 from __future__ import annotations
 
+# what only a command's run needs is imported inside it: --help and option errors stay fast
+
 import argparse
 import json
 
