@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from compress import cache
+from compress import augment, cache
 from compress.approx import drop, restrict
 from compress.batching import encode
 from compress.distill import KDConfig, distill, make_student, set_activation, teacher_logits
@@ -114,16 +114,21 @@ def source_id(source: str | None) -> str:
     return f"dir:{h.hexdigest()[:20]}"
 
 
+def rows_digest(rows, labels: bool = True) -> str:
+    """A short content hash of rows (texts, group, and the label unless ``labels`` is False): one
+    part of the cache keys of the steps trained or labelled on them."""
+    h = hashlib.sha256()
+    for ex in rows:
+        h.update(repr((ex.text_a, ex.text_b, ex.label, ex.group) if labels else (ex.text_a, ex.text_b, ex.group))
+                 .encode())
+    return h.hexdigest()[:20]
+
+
 def augmented(rows: list[Example], n: int, recipe: Recipe, cache_dir: Path) -> list[Example]:
     """``n`` word-replaced copies of ``rows`` (compress/augment.py), made once per (rows, teacher source,
     seed) and cached: the neighbour search and the copies take tens of seconds on a few thousand rows."""
-    from compress import augment
-
-    h = hashlib.sha256()
-    for ex in rows:
-        h.update(repr((ex.text_a, ex.text_b, ex.group)).encode())
-    key = cache.content_key("augment", augment.VERSION, source_id(recipe.teacher), h.hexdigest()[:20], n,
-                            recipe.seed, augment.P_REPLACE, augment.NEIGHBOURS)
+    key = cache.content_key("augment", augment.VERSION, source_id(recipe.teacher), rows_digest(rows, labels=False),
+                            n, recipe.seed, augment.P_REPLACE, augment.NEIGHBOURS)
 
     def make(tmp: Path) -> None:
         from transformers import AutoModel
@@ -166,18 +171,13 @@ class _Inputs:
         short = min(extra - len(picked), recipe.kd_augment * len(train))
         if short > 0:
             self.transfer += augmented(train, short, recipe, cache_dir)
-        h = hashlib.sha256()
-        for ex in (*self.train, *self.dev):
-            h.update(repr((ex.text_a, ex.text_b, ex.label, ex.group)).encode())
         self.identity = {"source": data.source, "task": data.spec.name, "train": len(self.train),
-                         "dev": len(self.dev), "rows": h.hexdigest()[:20], "max_length": self.max_length,
+                         "dev": len(self.dev), "rows": rows_digest((*self.train, *self.dev)),
+                         "max_length": self.max_length,
                          "notes": list(data.notes)}
         if self.selects_on_train:  # identities of dev-selected builds stay as they were
             self.identity["select"] = len(self.select)
-        t = hashlib.sha256()
-        for ex in self.kd_rows:
-            t.update(repr((ex.text_a, ex.text_b, ex.group)).encode())
-        self.kd_identity = {"rows": len(self.kd_rows), "hash": t.hexdigest()[:20]}
+        self.kd_identity = {"rows": len(self.kd_rows), "hash": rows_digest(self.kd_rows, labels=False)}
 
     @property
     def kd_rows(self) -> list[Example]:
