@@ -18,6 +18,7 @@ import logging
 import time
 import warnings
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +29,9 @@ from optuna.storages import (
     RDBStorage,
     RetryHeartbeatStaleTrialCallback,
 )
+from optuna.storages._rdb import models as rdb_models
 from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -140,12 +143,39 @@ def _creation_lock(url: str) -> Iterator[None]:
         yield
 
 
+class HeartbeatStorage(RDBStorage):
+    """RDBStorage that also fails a RUNNING trial which never recorded a heartbeat.
+
+    Optuna fails a trial by its stale heartbeat row only, so a worker killed between asking for a
+    trial and its heartbeat thread's first beat (milliseconds) left a trial RUNNING that no rerun
+    failed or retried. Such a trial older than the grace period is stale too: a live worker beats
+    at once. Its start is the asking worker's clock, so it is compared with this one's."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        stale = super()._get_stale_trial_ids(study_id)
+        grace = timedelta(seconds=self.grace_period or 2 * (self.heartbeat_interval or 0))
+        session = self.scoped_session()
+        try:  # Optuna's own table; its storage API does not expose heartbeats
+            beating = {tid for (tid,) in session.query(rdb_models.TrialHeartbeatModel.trial_id)
+                       .join(rdb_models.TrialModel)
+                       .filter(rdb_models.TrialModel.study_id == study_id)}
+        finally:
+            session.close()
+        now = datetime.now()
+        silent = [t for t in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
+                  if t._trial_id not in beating and t.datetime_start is not None and now - t.datetime_start > grace]
+        if silent:
+            log.warning("trial(s) %s RUNNING with no heartbeat since they started (their worker died before its "
+                        "first beat): failed as stale", ", ".join(str(t.number) for t in silent))
+        return stale + [t._trial_id for t in silent if t._trial_id not in stale]
+
+
 def _open(url: str, heartbeat_s: int) -> RDBStorage:
     # a schema race resolves on retry: another worker, machine, dashboard or report reader that
     # opened the same new database a moment earlier is creating its tables ("already exists")
     for attempt in range(3):
         try:
-            storage = RDBStorage(
+            storage = HeartbeatStorage(
                 url,
                 engine_kwargs={"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True},
                 heartbeat_interval=heartbeat_s,

@@ -27,6 +27,7 @@ from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from autotune.storage import finished_count, open_storage
+from autotune.study import open_study
 from autotune.trial_record import TrialRecord
 from tests.conftest import ROOT
 from tests.test_sweep import run_sweep, sweep_args, tiny  # noqa: F401 -- tiny: the tiny teacher fixture
@@ -120,9 +121,8 @@ def states(trials) -> list[str]:
 
 
 def beating(server: RDBStorage, trials) -> bool:
-    """Every RUNNING trial has recorded a heartbeat: Optuna never fails a RUNNING trial that has none
-    (its worker died between asking for it and the heartbeat thread's first beat), so a kill before
-    then would leave nothing stale to test."""
+    """Every RUNNING trial has recorded a heartbeat, so the kill tests the heartbeat path (a trial
+    killed before its first beat is failed by its start time instead: the test below)."""
     with server.engine.connect() as conn:  # Optuna's own table; its storage API does not expose heartbeats
         ids = {row[0] for row in conn.execute(sqlalchemy.text("SELECT trial_id FROM trial_heartbeats"))}
     return all(t._trial_id in ids for t in trials if t.state.name == "RUNNING")
@@ -248,6 +248,26 @@ def test_two_workers_on_postgres_survive_kill_9_mid_trial(tiny, data_dir, postgr
     assert finished_count(study) == n and "RUNNING" not in states(trials)
     report(tiny / "pg-b", postgres.replace("+psycopg", ""))  # plain postgresql:// picks psycopg 3 too
     assert dashboard_trials(postgres) == len(trials)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_retried(tmp_path, backend, request):
+    """Optuna fails a RUNNING trial only by a stale heartbeat row; one asked for by a worker killed
+    before its heartbeat thread's first beat has none. A rerun fails it once it is older than the
+    grace period and re-queues its parameters; a trial asked for just now is left running."""
+    url = request.getfixturevalue("postgres") if backend == "postgres" else None
+    storage = open_storage(url, tmp_path, heartbeat_s=1)  # grace period 2 s
+    name = f"silent-{backend}"
+    study = open_study(storage, name, multi=True, seed=0, n_trials=4)
+    space = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    dead = study.ask(space)  # asked, never beaten: no heartbeat thread runs outside optimize()
+    time.sleep(2.5)
+    live = study.ask(space)
+    rerun = open_study(storage, name, multi=True, seed=0, n_trials=4)
+    by_number = {t.number: t for t in rerun.get_trials(deepcopy=False)}
+    assert by_number[dead.number].state.name == "FAIL" and by_number[live.number].state.name == "RUNNING"
+    (retry,) = [t for t in by_number.values() if t.system_attrs.get("failed_trial") == dead.number]
+    assert retry.state.name == "WAITING" and retry.params == by_number[dead.number].params
 
 
 def test_sweep_on_a_journal_file_reports_and_opens_in_the_dashboard(tiny, data_dir):
