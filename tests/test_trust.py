@@ -120,6 +120,19 @@ def test_the_teacher_schedule_grows_with_small_sets_and_restarts_only_them():
     assert round(held_fraction(250) * 250) == 50 and round(held_fraction(50_000) * 50_000) == 1000
 
 
+def test_long_held_aside_rows_are_capped_by_tokens_in_whole_groups_and_short_ones_are_not():
+    from compress.tasks import Example
+    from compress.teacher_fit import cap_tokens
+
+    rows = [Example(f"q{i // 5} a{i}", group=f"q{i // 5}", label=i % 2) for i in range(100)]  # 20 questions
+    kept, surplus = cap_tokens(rows, [380] * 100, budget=5 * 380 * 6, seed=3)
+    assert len(kept) == 30 and sorted(kept + surplus) == list(range(100))
+    assert not {rows[i].group for i in kept} & {rows[i].group for i in surplus}  # questions stay whole
+    assert cap_tokens(rows, [380] * 100, 5 * 380 * 6, 3) == (kept, surplus)  # seeded
+    assert cap_tokens(rows, [25] * 100, 96_000, 3) == (list(range(100)), [])  # SST-2-like: untouched
+    assert len(cap_tokens(rows, [380] * 100, budget=10, seed=0)[0]) == 5  # one whole group at least
+
+
 def test_a_fitted_teacher_keeps_the_best_restart_on_rows_held_aside_from_train(tmp_path, data_dir):
     from compress import cache
     from compress.pipeline import build
