@@ -13,6 +13,11 @@ from autotune.space import SearchSpace
 from compress.errors import UserInputError
 
 
+# mean tokens per SST-2 train row (packaged tokenizer, 256-row sample): the rows the builds'
+# seconds below were measured on
+REFERENCE_TOKENS = 14.0  # measured 13.8
+
+
 @dataclass(frozen=True)
 class Preset:
     name: str
@@ -32,11 +37,16 @@ class Preset:
     # (compress.recipe.Recipe.kd_transfer_examples; at most the train split); None = the teacher's rows
     transfer_factor: float | None = None
 
-    def estimate_s(self, n_trials: int | None = None) -> float:
-        """Upper bound: every trial builds a new model (trials sharing a recipe key do not)."""
+    def estimate_s(self, n_trials: int | None = None, tokens_per_row: float | None = None) -> float:
+        """Upper bound: every trial builds a new model (trials sharing a recipe key do not).
+
+        ``build_seconds_per_model`` was measured on SST-2's short rows; a build's training and
+        evaluation grow at least linearly with the row length, so longer rows scale it (MultiRC's
+        313 tokens a row: 23x; the printed 17 min of its quick sweep were about 3 h)."""
         n = self.n_trials if n_trials is None else n_trials
         models, _ = self.space.size()
-        return min(n, models) * self.build_seconds_per_model + n * 25.0
+        scale = max(1.0, (tokens_per_row or 0.0) / REFERENCE_TOKENS)
+        return min(n, models) * self.build_seconds_per_model * scale + n * 25.0
 
 
 PRESETS: dict[str, Preset] = {

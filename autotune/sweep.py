@@ -25,7 +25,7 @@ from autotune.hardware import detect
 from autotune.hopeless import HopelessRule
 from autotune.measure import measure
 from autotune.outcome import SweepOutcome
-from autotune.presets import get_preset
+from autotune.presets import REFERENCE_TOKENS, get_preset
 from autotune.retime import BASELINE, ROWS, retime, rounds_for, unbusy
 from autotune.runtime import Runtime
 from autotune.space import Choice, SearchSpace, anchor_params, whole_machine
@@ -223,6 +223,14 @@ class Sweep:
         self.base_recipe().check()
         return data, (layers, heads, ffn)
 
+    def row_tokens(self, data) -> float:
+        """Mean tokens per training row (dev where a task has no train split), for the cost estimate."""
+        from compress.batching import mean_tokens
+        from compress.models import load_tokenizer
+
+        rows = data.splits.get("train", ()) if data.labelled("train") else data.splits.get("dev", ())
+        return mean_tokens(load_tokenizer(self.base_recipe().teacher), rows, data.spec.max_length, seed=self.config.seed)
+
     def check_resume(self, storage) -> None:
         """A study resumed with finished trials must go on as it began: same hardware, same
         definition of a trial and of feasibility. Refused in one line before any work."""
@@ -415,10 +423,16 @@ class Sweep:
         storage, data, shape = self.check()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "sweep_config.json").write_text(json.dumps(cfg.to_dict(), indent=2, default=str))
+        tokens = self.row_tokens(data)
         log.info("sweep %s: task %s, preset %s, %d trials, %s; space holds %d models / %d trials; "
-                 "estimated cost ≤ %.0f min on this machine", cfg.name, cfg.task, cfg.preset, self.n_trials,
-                 TimeBudget(self.time_budget_s, 0.0).total, *self.space.size(),
-                 self.preset.estimate_s(self.n_trials) / 60)
+                 "estimated cost ≤ %.0f min on this machine (rows of %.0f tokens on average)", cfg.name, cfg.task,
+                 cfg.preset, self.n_trials, TimeBudget(self.time_budget_s, 0.0).total, *self.space.size(),
+                 self.preset.estimate_s(self.n_trials, tokens) / 60, tokens)
+        if tokens > 3 * REFERENCE_TOKENS:
+            log.warning("task %s: its rows average %.0f tokens, %.0fx the SST-2 rows preset %s was sized on: each "
+                        "build takes that much longer, and a trial once started runs to its end whatever the "
+                        "time budget (--teacher-only checks the teacher first)", cfg.task, tokens,
+                        tokens / REFERENCE_TOKENS, cfg.preset)
         metric, self._task_spec = data.spec.primary_metric, data.spec
         trivial = {split: self.trivial(data, split) for split in ("dev", "holdout")}
         for split, what in (("dev", "search"), ("holdout", "held-out")):

@@ -55,6 +55,14 @@ def encode(tokenizer, examples: Sequence[Example], max_length: int) -> Encoded:
     return Encoded(feats, int(tokenizer.pad_token_id or 0), max_length)
 
 
+def mean_tokens(tokenizer, examples: Sequence[Example], max_length: int, sample: int = 256, seed: int = 0) -> float:
+    """Mean tokens per row on a seeded sample: what training and evaluation cost scales with."""
+    if not examples:
+        return 0.0
+    idx = np.random.default_rng(seed).choice(len(examples), min(sample, len(examples)), replace=False)
+    return float(encode(tokenizer, [examples[i] for i in idx], max_length).lengths.mean())
+
+
 def make_batches(enc: Encoded, batch_size: int, padding: Padding = "dynamic", sort: bool | None = None) -> list[Batch]:
     """Split rows into batches; ``dynamic`` sorts by length and pads each batch to its longest row."""
     if batch_size < 1:

@@ -50,3 +50,19 @@ def test_pairs_get_segment_ids(data_dir, tokenizer):
     rte = load_task("rte", data_dir).splits["dev"][:4]
     enc = encode(tokenizer, rte, max_length=128)
     assert all(t.max() == 1 for t in enc.features["token_type_ids"])
+
+
+def test_the_cost_estimate_grows_with_the_rows_length_measured_on_real_train_rows(data_dir, tokenizer):
+    from autotune.presets import REFERENCE_TOKENS, get_preset
+    from compress.batching import mean_tokens
+
+    sst2 = load_task("sst2", data_dir).splits["train"]
+    multirc = load_task("multirc", data_dir)
+    short = mean_tokens(tokenizer, sst2, 128)
+    long = mean_tokens(tokenizer, multirc.splits["train"], multirc.spec.max_length)
+    assert short == mean_tokens(tokenizer, sst2, 128)  # seeded sample
+    assert abs(short - REFERENCE_TOKENS) < 0.5  # the constant is what this measures
+    assert long > 15 * short
+    quick = get_preset("quick")
+    assert quick.estimate_s(8, short) == quick.estimate_s(8)  # calibrated on SST-2: unchanged there
+    assert quick.estimate_s(8, long) > 10 * quick.estimate_s(8)
