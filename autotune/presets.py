@@ -42,7 +42,8 @@ class Preset:
 
         ``build_seconds_per_model`` was measured on SST-2's short rows; a build's training and
         evaluation grow at least linearly with the row length, so longer rows scale it (MultiRC's
-        313 tokens a row: 23x; the printed 17 min of its quick sweep were about 3 h)."""
+        313 tokens a row: 23x; its quick sweep printed 17 min before, while its teacher fit alone
+        took 23.5 min)."""
         n = self.n_trials if n_trials is None else n_trials
         models, _ = self.space.size()
         scale = max(1.0, (tokens_per_row or 0.0) / REFERENCE_TOKENS)

@@ -301,9 +301,14 @@ def limit_rows(rows: Sequence[Example], limit: int | None) -> tuple[Example, ...
     return tuple(rows[:end])
 
 
+def group_keys(rows: Sequence[Example]) -> list[str | int]:
+    """The unit each row moves with: its group (MultiRC question, COPA record), else itself."""
+    return [ex.group if ex.group is not None else i for i, ex in enumerate(rows)]
+
+
 def split_rows(rows: Sequence[Example], fraction: float, seed: int) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
     """Deterministic seeded split; grouped rows (MultiRC questions, COPA records) stay together."""
-    key_of = [ex.group if ex.group is not None else i for i, ex in enumerate(rows)]
+    key_of = group_keys(rows)
     keys = list(dict.fromkeys(key_of))
     order = np.random.default_rng(seed).permutation(len(keys))
     first = {keys[i] for i in order[: int(round(fraction * len(keys)))]}
