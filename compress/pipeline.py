@@ -313,7 +313,8 @@ class _Context:
                     "code_version": CODE_VERSION[name], "seconds": seconds, "built_with": built_with(), **extra}
 
         path, hit = cache.get_or_build(self.cache_dir, key, fill)
-        self.partial(key).unlink(missing_ok=True)
+        for left in self.partial(key).parent.glob(f"{key}*.pt"):  # a step's own and, for a fit, its restarts'
+            left.unlink(missing_ok=True)
         step = Step(name, key, hit, time.perf_counter() - t0, path)
         log.info("step %s: %s %s (%.1f s)", name, "cache hit" if hit else "built", path, step.seconds)
         self.steps.append(step)
@@ -423,7 +424,7 @@ def _build_teacher(ctx: _Context, tmp: Path) -> dict[str, Any]:
         model, fit = fit_teacher(inp.spec, inp.train, inp.encode, lambda: load_classifier(
             r.teacher, num_labels=inp.spec.num_labels), epochs=r.teacher_epochs, min_steps=r.teacher_min_steps,
             restarts=r.teacher_restarts, lr=r.teacher_lr, batch_size=r.teacher_batch_size, seed=r.seed,
-            progress=ctx.progress)
+            progress=ctx.progress, checkpoint=ctx.partial(ctx.current[1]))
         return ctx.save(model, tmp, ctx.evaluate(model), select_metrics=fit.pop("select_metrics"), fit=fit)
     seed_everything(r.seed)  # the fresh classifier head is drawn here
     model = load_classifier(r.teacher, num_labels=inp.spec.num_labels)

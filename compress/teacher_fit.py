@@ -7,15 +7,20 @@ about ``EVALS`` times whatever the epoch length, and small sets get a few seeds,
 on a few hundred rows is known to depend on the seed (Dodge et al. 2020, Mosbach et al. 2021).
 Checkpoints and restarts are chosen on rows held aside from train, whole groups for grouped
 tasks, never on dev: dev's search half judges every model, its held-out half confirms the pick.
+A fit can take hours (MultiRC: ~11 s a step of 384-token rows on 2 cores), so with a ``checkpoint``
+path it saves its state every ``CHECKPOINT_S`` and after each finished restart: a killed fit,
+run again, resumes there and ends with the same weights.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from compress.tasks import Example, TaskSpec, group_keys, split_rows
-from compress.train import TrainConfig, ce_loss, seed_everything, subset, train as train_loop
+from compress.train import (TrainConfig, ce_loss, load_checkpoint, save_checkpoint, seed_everything, subset,
+                            train as train_loop)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,7 @@ HELD_SMALL = 100  # rows held aside at least, on small sets
 # fit); capped to 302 rows, about a minute. No other registered task reaches it (SST-2's 1,000 rows are
 # ~25k tokens), so their held rows, and the teachers cached from them, are unchanged.
 HELD_TOKENS = 96_000
+CHECKPOINT_S = 600.0  # a kill loses at most about this much of a fit (a save costs ~1 s)
 
 
 @dataclass(frozen=True)
@@ -82,8 +88,9 @@ def cap_tokens(held: Sequence[Example], lengths: Sequence[int], budget: int,
 
 def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load: Callable[[], Any], *,
                 epochs: float, min_steps: int, restarts: int, lr: float, batch_size: int, seed: int,
-                progress: bool = True) -> tuple[Any, dict[str, Any]]:
-    """(the best of the restarts, what was tried); ``load()`` gives a fresh classifier."""
+                progress: bool = True, checkpoint: Path | None = None) -> tuple[Any, dict[str, Any]]:
+    """(the best of the restarts, what was tried); ``load()`` gives a fresh classifier. ``checkpoint``:
+    where the fit's state is kept while it runs (see the module docstring); removed once done."""
     import numpy as np
 
     fit, held = split_rows(train, 1.0 - held_fraction(len(train)), seed + 7)
@@ -103,15 +110,36 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
     fit_enc = encode(fit)
     labels = np.array([ex.label for ex in fit])
     metric, best, tried = spec.primary_metric, None, []  # best: (model, its held-aside metrics, restart)
-    for k in range(p.restarts):
+    fingerprint = {"plan": p.to_dict(), "fit_rows": len(fit), "held_rows": len(held), "lr": lr, "seed": seed}
+    done = load_checkpoint(checkpoint, fingerprint, "teacher fit")  # restarts finished before a kill
+    if done is not None:
+        tried = done["tried"]
+        best = (load(), done["best_metrics"], done["best_seed"])
+        best[0].load_state_dict(done["best_state"])
+        log.info("teacher fit: %d of %d restart(s) already done (%s)", len(tried), p.restarts, checkpoint)
+    for k in range(len(tried), p.restarts):
         seed_everything(seed + k)  # the fresh classifier head is drawn here
         model = load()
         cfg = TrainConfig(epochs=p.epochs, lr=lr, batch_size=batch_size, seed=seed + k, eval_every=p.eval_every,
-                          patience=PATIENCE, progress=progress, eval_name="held-aside train")
-        res = train_loop(model, spec, fit_enc, ce_loss(labels), held, held_enc, cfg, desc=f"teacher seed {seed + k}")
+                          patience=PATIENCE, progress=progress, eval_name="held-aside train",
+                          checkpoint_every_s=CHECKPOINT_S if checkpoint is not None else None)
+        running = _restart_path(checkpoint, seed + k)
+        res = train_loop(model, spec, fit_enc, ce_loss(labels), held, held_enc, cfg, desc=f"teacher seed {seed + k}",
+                         checkpoint=running)
         tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps})
         if best is None or res.metrics[metric] > best[1][metric]:
             best = (model, res.metrics, seed + k)
+        if checkpoint is not None and k + 1 < p.restarts:
+            save_checkpoint(checkpoint, {"fingerprint": fingerprint, "tried": tried, "best_metrics": best[1],
+                                          "best_seed": best[2], "best_state": best[0].state_dict()})
+        if running is not None:
+            running.unlink(missing_ok=True)
     log.info("teacher fit: kept seed %d, held-aside %s %.4f", best[2], metric, best[1][metric])
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
     return best[0], {"plan": p.to_dict(), "held_rows": len(held), "restarts": tried,
                      "chosen_seed": best[2], "select_metrics": best[1]}
+
+
+def _restart_path(checkpoint: Path | None, seed: int) -> Path | None:
+    return None if checkpoint is None else Path(checkpoint).with_name(f"{Path(checkpoint).stem}.seed{seed}.pt")

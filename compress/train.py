@@ -59,6 +59,9 @@ class TrainConfig:
     keep_start: bool = True
     bf16: bool | None = None  # autocast matmuls to bfloat16; None = where the CPU has native bf16
     eval_name: str = "dev"  # what the evaluation rows are, for the log
+    # with a ``checkpoint`` path, also save the state at an evaluation this many seconds after the last
+    # save, so that a kill -9 loses at most this much training (long fits); None: only when stopped
+    checkpoint_every_s: float | None = None
 
 
 def cpu_has_bf16() -> bool:
@@ -163,9 +166,9 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
     metric = spec.primary_metric
     bf16 = cpu_has_bf16() if cfg.bf16 is None else cfg.bf16
     start = time.perf_counter()
-    fingerprint = {"total": total, "per_epoch": per_epoch, "config": {k: v for k, v in vars(cfg).items()
-                                                                      if k != "progress"}}
-    resumed = _load_checkpoint(checkpoint, fingerprint, desc)
+    fingerprint = {"total": total, "per_epoch": per_epoch, "config": {
+        k: v for k, v in vars(cfg).items() if k not in ("progress", "checkpoint_every_s")}}  # neither moves a weight
+    resumed = load_checkpoint(checkpoint, fingerprint, desc)
     if resumed is None:
         best = evaluate(model, spec, dev_examples, dev_enc, cfg.eval_batch_size)
         best_state, best_step, stale = _snapshot(model), 0, 0
@@ -185,6 +188,7 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
         torch.set_rng_state(resumed["torch_rng"])
         log.info("%s: resumed at step %d/%d from %s", desc, step, total, checkpoint)
 
+    saved = time.perf_counter()
     bar = tqdm(total=total, initial=step, desc=desc, disable=not cfg.progress, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)
     model.train()
@@ -216,17 +220,22 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
                     if stale >= cfg.patience and step < total:
                         log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
                         stop = True
+                def state() -> dict:
+                    return {"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                            "scheduler": sched.state_dict(), "best": best, "best_state": best_state,
+                            "best_step": best_step, "stale": stale, "history": history, "step": step, "stop": stop,
+                            "position": position + 1, "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state()}
+
+                if (checkpoint is not None and cfg.checkpoint_every_s is not None and not stop and step < total
+                        and time.perf_counter() - saved >= cfg.checkpoint_every_s):
+                    save_checkpoint(checkpoint, state())
+                    saved = time.perf_counter()
                 if on_eval is not None:
                     try:
                         on_eval(step, total, tuple(history))
                     except BaseException:
                         if checkpoint is not None:
-                            _save_checkpoint(checkpoint, {
-                                "fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                "scheduler": sched.state_dict(), "best": best, "best_state": best_state,
-                                "best_step": best_step, "stale": stale, "history": history, "step": step,
-                                "stop": stop, "position": position + 1, "epoch_rng": epoch_rng,
-                                "torch_rng": torch.get_rng_state()})
+                            save_checkpoint(checkpoint, state())
                             log.info("%s: stopped at step %d/%d; its state is kept in %s", desc, step, total,
                                      checkpoint)
                         bar.close()
@@ -263,7 +272,7 @@ def _snapshot(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+def save_checkpoint(path: Path, state: dict) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -271,7 +280,7 @@ def _save_checkpoint(path: Path, state: dict) -> None:
     os.replace(tmp, path)  # a kill while saving leaves the previous checkpoint, never half of one
 
 
-def _load_checkpoint(path: Path | None, fingerprint: dict, desc: str) -> dict | None:
+def load_checkpoint(path: Path | None, fingerprint: dict, desc: str) -> dict | None:
     """The saved state if it was saved by this same schedule; another schedule starts afresh."""
     if path is None or not Path(path).is_file():
         return None
@@ -283,4 +292,4 @@ def _load_checkpoint(path: Path | None, fingerprint: dict, desc: str) -> dict | 
 
 
 __all__ = ["TrainConfig", "TrainResult", "EvalHook", "train", "evaluate", "predict", "ce_loss", "shuffled_batches",
-           "set_threads", "seed_everything", "to_tensors", "subset"]
+           "set_threads", "seed_everything", "to_tensors", "subset", "save_checkpoint", "load_checkpoint"]

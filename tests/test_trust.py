@@ -154,6 +154,76 @@ def test_a_fitted_teacher_keeps_the_best_restart_on_rows_held_aside_from_train(t
     assert "teacher_min_steps" not in Recipe(task="copa").to_dict()
 
 
+_KILLED_FIT = """
+import os, signal, sys
+from pathlib import Path
+import compress.teacher_fit as fitting, compress.train as training
+from compress.pipeline import build
+from compress.recipe import Recipe
+from compress.tasks import hold_out, load_task
+
+fitting.CHECKPOINT_S = 0.0  # save at every evaluation
+real, saves = training.save_checkpoint, []
+
+def save_then_die(path, state):
+    real(path, state)
+    saves.append(Path(path).name)
+    if sum(n.endswith(".seed1.pt") for n in saves) == 2:  # restart 1 done, restart 2 part-way
+        os.kill(os.getpid(), signal.SIGKILL)
+
+training.save_checkpoint = save_then_die
+teacher, data_dir, cache_dir = sys.argv[1:4]
+data = load_task("copa", data_dir)
+data = type(data)(data.spec, {"train": data.splits["train"][:120], "dev": data.splits["dev"][:40]}, data.source)
+recipe = Recipe(task="copa", teacher=teacher, teacher_epochs=1.0, teacher_min_steps=40, teacher_restarts=2)
+build(recipe, hold_out(data, 0.5, 0), Path(cache_dir), progress=False)
+"""
+
+
+def test_a_teacher_fit_killed_mid_restart_resumes_to_the_same_teacher(tmp_path, data_dir):
+    """kill -9 in the second restart of a fit; the rerun trains only what was left, and its teacher
+    (weights, restarts tried, seed chosen) is the one an uninterrupted fit gives."""
+    import subprocess
+    import sys
+
+    import torch
+
+    from compress import cache
+    from compress import train as training
+    from compress.models import load_classifier
+    from compress.pipeline import build
+    from compress.recipe import Recipe
+    from compress.tasks import hold_out, load_task
+    from tests._tiny import save_tiny
+
+    teacher = save_tiny(tmp_path / "tiny", layers=1, heads=2, hidden=16, intermediate=32)
+    killed = subprocess.run([sys.executable, "-c", _KILLED_FIT, str(teacher), str(data_dir), str(tmp_path / "a")],
+                            capture_output=True, text=True, timeout=600)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    left = sorted(p.name for p in (tmp_path / "a" / "partial").glob("*.pt"))
+    assert len(left) == 2 and left[1].endswith(".seed1.pt"), left  # the fit's record and restart 2's state
+
+    data = load_task("copa", data_dir)
+    data = hold_out(type(data)(data.spec, {"train": data.splits["train"][:120], "dev": data.splits["dev"][:40]},
+                               data.source), 0.5, 0)
+    recipe = Recipe(task="copa", teacher=str(teacher), teacher_epochs=1.0, teacher_min_steps=40, teacher_restarts=2)
+    before = training.STEPS_RUN
+    resumed = build(recipe, data, tmp_path / "a", progress=False)
+    resumed_steps = training.STEPS_RUN - before
+    before = training.STEPS_RUN
+    whole = build(recipe, data, tmp_path / "b", progress=False)
+    whole_steps = training.STEPS_RUN - before
+
+    fit, fit_whole = cache.read_meta(resumed.model_dir)["fit"], cache.read_meta(whole.model_dir)["fit"]
+    assert fit["restarts"] == fit_whole["restarts"] and fit["chosen_seed"] == fit_whole["chosen_seed"]
+    first = fit_whole["restarts"][0]["steps"]
+    assert 0 < resumed_steps < whole_steps - first  # neither restart 1 nor restart 2's first steps trained again
+    a, b = load_classifier(str(resumed.model_dir)).state_dict(), load_classifier(str(whole.model_dir)).state_dict()
+    for k, v in b.items():
+        torch.testing.assert_close(a[k], v, rtol=0, atol=1e-6)
+    assert not list((tmp_path / "a" / "partial").glob("*.pt"))  # done: nothing left to resume
+
+
 def test_eval_limit_keeps_groups_whole(data_dir):
     from compress.tasks import limit_rows as whole_groups
     from compress.tasks import load_task
