@@ -14,7 +14,7 @@ import torch
 
 from compress.errors import UserInputError
 from compress.models import load_classifier, load_tokenizer, resolve
-from compress.packaged_models import MODELS, RECORD, Part, SplitModel, assemble
+from compress.packaged_models import CACHE_ENV, MODELS, RECORD, Part, SplitModel, assemble
 
 
 def fake_parts(root: Path, n: int = 3) -> SplitModel:
@@ -108,7 +108,8 @@ MPNET = MODELS["all-mpnet-base-v2"]
 HAVE_MPNET = all(_installed(p.package) for p in MPNET.parts)
 
 
-def test_unknown_or_absent_packaged_names_are_one_line():
+def test_unknown_or_absent_packaged_names_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path))  # a copy assembled earlier on this machine must not answer
     with pytest.raises(UserInputError, match=r"^model packaged:nope: unknown; packaged models: all-MiniLM-L6-v2, "
                                              r"all-mpnet-base-v2$"):
         resolve("packaged:nope")
