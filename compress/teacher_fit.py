@@ -90,7 +90,8 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
                 epochs: float, min_steps: int, restarts: int, lr: float, batch_size: int, seed: int,
                 progress: bool = True, checkpoint: Path | None = None) -> tuple[Any, dict[str, Any]]:
     """(the best of the restarts, what was tried); ``load()`` gives a fresh classifier. ``checkpoint``:
-    where the fit's state is kept while it runs (see the module docstring); removed once done."""
+    where the fit's state is kept (see the module docstring); the caller removes it, and the
+    ``.seed<N>.pt`` files beside it, once the teacher is stored, so a kill before that loses no fit."""
     import numpy as np
 
     fit, held = split_rows(train, 1.0 - held_fraction(len(train)), seed + 7)
@@ -129,14 +130,11 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
         tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps})
         if best is None or res.metrics[metric] > best[1][metric]:
             best = (model, res.metrics, seed + k)
-        if checkpoint is not None and k + 1 < p.restarts:
+        if checkpoint is not None:  # the restart's record supersedes its running state
             save_checkpoint(checkpoint, {"fingerprint": fingerprint, "tried": tried, "best_metrics": best[1],
-                                          "best_seed": best[2], "best_state": best[0].state_dict()})
-        if running is not None:
+                                         "best_seed": best[2], "best_state": best[0].state_dict()})
             running.unlink(missing_ok=True)
     log.info("teacher fit: kept seed %d, held-aside %s %.4f", best[2], metric, best[1][metric])
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)
     return best[0], {"plan": p.to_dict(), "held_rows": len(held), "restarts": tried,
                      "chosen_seed": best[2], "select_metrics": best[1]}
 

@@ -188,6 +188,12 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
         torch.set_rng_state(resumed["torch_rng"])
         log.info("%s: resumed at step %d/%d from %s", desc, step, total, checkpoint)
 
+    def state() -> dict:  # what a resumption needs, read at the evaluation it is saved at
+        return {"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "best": best, "best_state": best_state, "best_step": best_step,
+                "stale": stale, "history": history, "step": step, "stop": stop, "position": position + 1,
+                "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state()}
+
     saved = time.perf_counter()
     bar = tqdm(total=total, initial=step, desc=desc, disable=not cfg.progress, leave=False,
                mininterval=0.1 if sys.stderr.isatty() else 30.0)
@@ -220,12 +226,6 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
                     if stale >= cfg.patience and step < total:
                         log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
                         stop = True
-                def state() -> dict:
-                    return {"fingerprint": fingerprint, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                            "scheduler": sched.state_dict(), "best": best, "best_state": best_state,
-                            "best_step": best_step, "stale": stale, "history": history, "step": step, "stop": stop,
-                            "position": position + 1, "epoch_rng": epoch_rng, "torch_rng": torch.get_rng_state()}
-
                 if (checkpoint is not None and cfg.checkpoint_every_s is not None and not stop and step < total
                         and time.perf_counter() - saved >= cfg.checkpoint_every_s):
                     save_checkpoint(checkpoint, state())
