@@ -34,7 +34,7 @@ HELD_SMALL = 100  # rows held aside at least, on small sets
 # fit); capped to 302 rows, about a minute. No other registered task reaches it (SST-2's 1,000 rows are
 # ~25k tokens), so their held rows, and the teachers cached from them, are unchanged.
 HELD_TOKENS = 96_000
-CHECKPOINT_S = 600.0  # a kill loses at most about this much of a fit (a save costs ~1 s)
+CHECKPOINT_S = 600.0  # a kill loses at most about this much of a fit, plus one evaluation interval
 
 
 @dataclass(frozen=True)
