@@ -154,6 +154,22 @@ def test_a_fitted_teacher_keeps_the_best_restart_on_rows_held_aside_from_train(t
     assert "teacher_min_steps" not in Recipe(task="copa").to_dict()
 
 
+
+def test_a_fitted_teacher_is_never_its_untrained_start():
+    """At lr 0 no evaluation beats the start. The start used to be kept then (MultiRC kept a fresh head
+    whose lucky held-aside F1a beat every trained checkpoint); now each restart keeps a trained step."""
+    from compress.batching import encode
+    from compress.models import load_tokenizer
+    from compress.teacher_fit import fit_teacher
+    from tests._tiny import sst2_slice, tiny_bert
+
+    data, tok = sst2_slice(train=120, dev=8), load_tokenizer()
+    model, fit = fit_teacher(data.spec, list(data.splits["train"]), lambda rows: encode(tok, list(rows), 32),
+                             lambda: tiny_bert(layers=1), epochs=1.0, min_steps=8, restarts=2, lr=0.0, batch_size=16,
+                             seed=0, progress=False)
+    assert [r["best_step"] for r in fit["restarts"]] == [1, 1]  # 8 steps, evaluated every step
+    assert all(r["steps"] == 7 for r in fit["restarts"])  # patience 6 counted from the first trained step
+
 _KILLED_FIT = """
 import os, signal, sys
 from pathlib import Path
