@@ -88,6 +88,7 @@ def test_a_trial_stopped_in_a_multi_objective_study_resumes_from_its_cached_stat
     assert curve.step == "student" and curve.points[-1][0] == 3 and not curve.done
     assert (tmp_path / "cache" / "partial" / f"{curve.key}.pt").is_file()
     assert S.finished_count(study) == 1
+    assert S.best_reached(study, "accuracy") == (curve.best, {"pruned": 1})  # what a refusal says it reached
 
     assert S.requeue_hopeless(study) == 1 and S.requeue_hopeless(study) == 0  # queued once
     before = training.STEPS_RUN
@@ -99,3 +100,6 @@ def test_a_trial_stopped_in_a_multi_objective_study_resumes_from_its_cached_stat
     assert done.key == curve.key and done.done and done.points[: len(curve.points)] == curve.points
     assert training.STEPS_RUN - before == done.trained_steps - 3  # resumed at step 3, not from the start
     assert not (tmp_path / "cache" / "partial" / f"{curve.key}.pt").exists()
+    best, ended = S.best_reached(study, "accuracy")
+    assert ended == {"pruned": 1, "complete": 1}
+    assert best == max(done.best, curve.best, rr.measurement.metrics["accuracy"])
