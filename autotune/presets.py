@@ -62,6 +62,7 @@ PRESETS: dict[str, Preset] = {
             routes=("subset",),
             engines=("ort-int8",),
             batch_sizes=(8, 16),
+            sized_for_heads=12, sized_for_ffn=1536,  # shares of the teacher: on MPNet-base, FFN (3072, 1536, 768)
         ),
         # a teacher fitted to the task (compress/teacher_fit.py): on CB's 250 rows one epoch is 8 steps and
         # left the teacher below the majority class; small sets also get two seeds. Students distil on a
@@ -97,6 +98,7 @@ PRESETS: dict[str, Preset] = {
             routes=("subset", "greedy", "significance"),
             engines=("ort-int8", "ort-fp32", "ort-int8-selective", "torch-int8", "torch-fp32"),
             batch_sizes=(1, 4, 8, 16, 32, 64),
+            sized_for_heads=12, sized_for_ffn=1536,
         ),
         # re-distillation matches the unpruned model layer by layer, and pruning comes in two cuts:
         # on SST-2, 4 layers with 4 heads / 384 FFN went from 0.8761 held out (one cut, logits only) to

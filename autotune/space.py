@@ -27,6 +27,11 @@ class SearchSpace:
     batch_sizes: tuple[int, ...] = (1,)
     layouts: tuple[tuple[int, int], ...] = ()  # (instances, threads); empty = every factorisation
     padding: str = "dynamic"
+    # the teacher's heads / FFN neurons that heads_kept / ffn_kept were written for, None = absolute counts.
+    # A preset's pruning choices are shares of the MiniLM it was sized on (12 heads, FFN 1536): on an
+    # MPNet-base teacher (FFN 3072) its "1536" would cut half the FFN, and no trial could keep it whole
+    sized_for_heads: int | None = None
+    sized_for_ffn: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -42,6 +47,21 @@ class SearchSpace:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
+
+    def for_teacher(self, heads: int, ffn: int) -> "SearchSpace":
+        """The pruning choices as counts for this teacher (the same shares of it); absolute ones unchanged."""
+        return replace(self, heads_kept=_scaled(self.heads_kept, self.sized_for_heads, heads),
+                       ffn_kept=_scaled(self.ffn_kept, self.sized_for_ffn, ffn), sized_for_heads=None,
+                       sized_for_ffn=None)
+
+    def scale_point(self, point: dict[str, Any], heads: int, ffn: int) -> dict[str, Any]:
+        """A point written in this space's terms (a preset's anchor) in the terms of ``for_teacher``."""
+        out = dict(point)
+        for name, sized_for, actual in (("heads_kept", self.sized_for_heads, heads),
+                                        ("ffn_kept", self.sized_for_ffn, ffn)):
+            if name in out:
+                out[name] = _scaled((out[name],), sized_for, actual)[0]
+        return out
 
     def with_layouts(self, physical_cores: int) -> "SearchSpace":
         """Fill in every instances × threads factorisation the physical cores allow."""
@@ -86,6 +106,12 @@ class SearchSpace:
         """(distinct models, distinct trials) the space holds; a guide for the budget."""
         models = len(self.student_layers) * len(self.routes) * len(self.heads_kept) * len(self.ffn_kept)
         return models, models * len(self.engines) * len(self.batch_sizes) * len(self.layouts)
+
+
+def _scaled(values: tuple[int, ...], sized_for: int | None, actual: int) -> tuple[int, ...]:
+    if sized_for is None or sized_for == actual:
+        return values
+    return tuple(dict.fromkeys(max(1, round(v * actual / sized_for)) for v in values))
 
 
 def factorisations(cores: int) -> tuple[tuple[int, int], ...]:

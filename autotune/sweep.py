@@ -169,6 +169,7 @@ class Sweep:
         self.n_trials = config.n_trials if config.n_trials is not None else self.preset.n_trials
         budget = config.time_budget_s if config.time_budget_s is not None else self.preset.time_budget_s
         self.space = (config.space or self.preset.space).with_layouts(self.hardware.physical_cores)
+        self._as_written = self.space  # the anchors are in its terms; check_inputs scales it to the teacher
         if self.n_trials < 1:
             raise UserInputError(f"--n-trials {self.n_trials}: need at least one trial")
         for option, value in (("--time-budget", budget), ("--timeout", config.timeout_s)):
@@ -213,6 +214,11 @@ class Sweep:
         self.base_recipe().check()
         check_model_dir(self.base_recipe().teacher, "--teacher")
         layers, heads, ffn = self.teacher_shape()
+        scaled = self._as_written.for_teacher(heads, ffn)
+        if (scaled.heads_kept, scaled.ffn_kept) != (self.space.heads_kept, self.space.ffn_kept):
+            log.info("pruning choices scaled to this teacher (%d heads, FFN %d): heads %s, FFN %s", heads, ffn,
+                     scaled.heads_kept, scaled.ffn_kept)
+        self.space = scaled
         self.space.validate(layers, heads, ffn, self.hardware.physical_cores, self.config.oversubscribe)
         data = load_data(self.config.custom_task or self.config.task, self.config.data_dir, self.config.seed,
                          self.config.holdout_fraction)
@@ -345,11 +351,13 @@ class Sweep:
             study.set_user_attr("references", refs)
         return refs
 
-    def anchors(self, teacher_layers: int) -> list[dict[str, Any]]:
-        """The preset's known-good points as trial params; those the space cannot hold are skipped."""
+    def anchors(self, shape: tuple[int, int, int]) -> list[dict[str, Any]]:
+        """The preset's known-good points as trial params, scaled to the teacher as the space was; those the
+        space cannot hold are skipped."""
         out = []
         for anchor in self.preset.anchors:
-            params = anchor_params(anchor, self.space, teacher_layers, self.hardware.physical_cores)
+            params = anchor_params(self._as_written.scale_point(anchor, shape[1], shape[2]), self.space, shape[0],
+                                   self.hardware.physical_cores)
             if params is None:
                 log.info("anchor %s is outside this search space; skipped", anchor)
             else:
@@ -497,7 +505,7 @@ class Sweep:
     def search(self, study, data, shape, teacher_score: float, floor: float, metric: str, multi: bool):
         """The Optuna study under the floor; the feasible trials, fastest first."""
         cfg = self.config
-        anchors = S.AnchorQueue(self.anchors(shape[0]))
+        anchors = S.AnchorQueue(self.anchors(shape))
         anchors(study)
         stop = StopRequest()  # set by signals during the search; a second one ends a build between steps
         objective = S.Objective(

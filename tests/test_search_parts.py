@@ -268,3 +268,39 @@ def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_the
 
     assert run(2) == [("a", 8), ("a", 1)]  # a's sibling before the next anchor
     assert run(3) == [("a", 8), ("a", 1), ("b", 8), ("c", 8), ("c", 1)]  # resumed: b, then c and its sibling
+
+
+def test_a_presets_pruning_choices_are_shares_of_the_teacher_and_counts_on_the_command_line_are_not(
+        tmp_path, data_dir):
+    """The quick preset was sized on MiniLM (12 heads, FFN 1536): its FFN 1536 means 'no cut' there, but
+    half the FFN of an MPNet-base teacher (3072), so no trial could keep a base-size FFN whole."""
+    from dataclasses import replace
+
+    from autotune.cli import build_parser
+    from autotune.commands.sweep_cmd import config_from_args
+    from autotune.presets import get_preset
+    from autotune.sweep import Sweep
+    from tests._tiny import save_tiny
+
+    quick = get_preset("quick").space
+    assert quick.for_teacher(12, 1536) == replace(quick, sized_for_heads=None, sized_for_ffn=None)  # as sized
+    assert quick.for_teacher(12, 3072).ffn_kept == (3072, 1536, 768)  # MPNet-base, RoBERTa-base, BERT-base
+    assert get_preset("overnight").space.for_teacher(12, 3072).ffn_kept == (3072, 2304, 1536, 1024, 768)
+    anchor = get_preset("quick").anchors[1]
+    assert quick.scale_point(anchor, 12, 3072) == {**anchor, "ffn_kept": 768}  # 384 of 1536: a quarter
+
+    teacher = save_tiny(tmp_path / "teacher", layers=4, heads=4, hidden=16, intermediate=64)
+
+    def sweep(*flags):
+        args = build_parser().parse_args(["sweep", "--task", "sst2", "--data-dir", str(data_dir), "--preset", "quick",
+                                          "--teacher", str(teacher), "--run-dir", str(tmp_path / "run"), *flags])
+        s = Sweep(config_from_args(args))
+        s.check_inputs()
+        return s
+
+    scaled = sweep()
+    assert (scaled.space.heads_kept, scaled.space.ffn_kept) == ((4, 2, 1), (64, 32, 16))
+    assert [(a["heads_kept"], a["ffn_kept"]) for a in scaled.anchors((4, 4, 64))] == [(4, 32), (2, 16), (4, 16)]
+    given = sweep("--ffn", "48,24")  # counts given by the user stay counts; the preset's heads still scale
+    assert (given.space.heads_kept, given.space.ffn_kept) == ((4, 2, 1), (48, 24))
+    assert given.anchors((4, 4, 64)) == []  # the anchors' FFN shares are not in that space

@@ -132,6 +132,8 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
             overrides["layouts"] = tuple(tuple(int(v) for v in x.lower().split("x")) for x in args.layouts)
         except ValueError:
             raise UserInputError(f"--layouts {','.join(args.layouts)}: use INSTANCESxTHREADS, e.g. 2x1") from None
+    # counts given on the command line are absolute: they are not scaled to the teacher as a preset's are
+    overrides |= {f"sized_for_{k.split('_')[0]}": None for k in ("heads_kept", "ffn_kept") if k in overrides}
     space = replace(space, **overrides)
     recipe = read_json_object(args.recipe_json, "--recipe-json") if args.recipe_json else {}
     if args.teacher:
