@@ -300,7 +300,7 @@ def test_a_presets_pruning_choices_are_shares_of_the_teacher_and_counts_on_the_c
 
     scaled = sweep()
     assert (scaled.space.heads_kept, scaled.space.ffn_kept) == ((4, 2, 1), (64, 32, 16))
-    assert [(a["heads_kept"], a["ffn_kept"]) for a in scaled.anchors((4, 4, 64))] == [(4, 32), (2, 16), (4, 16)]
+    assert [(a["heads_kept"], a["ffn_kept"]) for a in scaled.anchors((4, 4, 64))] == [(4, 32), (2, 16), (4, 16), (4, 64)]
     given = sweep("--ffn", "48,24")  # counts given by the user stay counts; the preset's heads still scale
     assert (given.space.heads_kept, given.space.ffn_kept) == ((4, 2, 1), (48, 24))
     assert given.anchors((4, 4, 64)) == []  # the anchors' FFN shares are not in that space
