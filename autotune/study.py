@@ -253,3 +253,14 @@ def best_reached(study: optuna.Study, metric: str) -> tuple[float | None, dict[s
         if scores:
             best = max(scores) if best is None else max(best, *scores)
     return best, ended
+
+
+def no_feasible_trial(study: optuna.Study, floor: float, metric: str, trivial: float) -> str:
+    """The refusal when no trial met the floor: how the trials ended, and how close any model came."""
+    best, ended = best_reached(study, metric)
+    words = {"complete": "completed", "pruned": "stopped as hopeless", "fail": "failed"}
+    reached = "no model was scored" if best is None else f"the best model scored {best:.4f}"
+    n = sum(ended.values())
+    return (f"no trial met the floor {floor:.4f} on the search split ({n} trial{'s' * (n != 1)}: "
+            f"{', '.join(f'{n} {words[s]}' for s, n in ended.items()) or 'none ended'}; {reached}, "
+            f"the trivial baseline {trivial:.4f})")

@@ -486,12 +486,7 @@ class Sweep:
             outcome["teacher_search"] = Interval.from_dict(refs["baseline"]["intervals"][metric])
         ranked = self.search(study, data, shape, teacher_score, floor, metric, multi)
         if not ranked:
-            best, ended = S.best_reached(study, metric)
-            words = {"complete": "completed", "pruned": "stopped as hopeless", "fail": "failed"}
-            reached = "no model was scored" if best is None else f"the best model scored {best:.4f}"
-            why = (f"no trial met the floor {floor:.4f} on the search split ({sum(ended.values())} trials: "
-                   f"{', '.join(f'{n} {words[s]}' for s, n in ended.items()) or 'none ended'}; {reached}, "
-                   f"the trivial baseline {trivial['dev'].metrics[metric]:.4f})")
+            why = S.no_feasible_trial(study, floor, metric, trivial["dev"].metrics[metric])
             log.warning("%s; no deployment config written", why)
             self.write_outcome(outcome, refused=why)
             return {"study": cfg.name, "best": None}

@@ -89,6 +89,9 @@ def test_a_trial_stopped_in_a_multi_objective_study_resumes_from_its_cached_stat
     assert (tmp_path / "cache" / "partial" / f"{curve.key}.pt").is_file()
     assert S.finished_count(study) == 1
     assert S.best_reached(study, "accuracy") == (curve.best, {"pruned": 1})  # what a refusal says it reached
+    assert S.no_feasible_trial(study, 1.01, "accuracy", 0.5) == (
+        f"no trial met the floor 1.0100 on the search split (1 trial: 1 stopped as hopeless; the best model "
+        f"scored {curve.best:.4f}, the trivial baseline 0.5000)")
 
     assert S.requeue_hopeless(study) == 1 and S.requeue_hopeless(study) == 0  # queued once
     before = training.STEPS_RUN
