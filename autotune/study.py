@@ -243,16 +243,14 @@ def best_reached(study: optuna.Study, metric: str) -> tuple[float | None, dict[s
     """(the best search-split score any trial's model reached, trials ended per state): what a refusal
     for want of a feasible trial says, so a user sees whether the students even beat the trivial baseline.
     A completed trial counts by its measurement, a stopped one by its build's best evaluation."""
-    best, ended = None, {}
+    scores, ended = [], {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         r = TrialRecord.from_trial(t)
         ended[t.state.name.lower()] = ended.get(t.state.name.lower(), 0) + 1
-        scores = [c.best for c in r.curves if c.points]
+        scores += [c.best for c in r.curves if c.points]
         if r.measurement is not None and metric in r.measurement.metrics:
             scores.append(float(r.measurement.metrics[metric]))
-        if scores:
-            best = max(scores) if best is None else max(best, *scores)
-    return best, ended
+    return max(scores, default=None), ended
 
 
 def no_feasible_trial(study: optuna.Study, floor: float, metric: str, trivial: float) -> str:

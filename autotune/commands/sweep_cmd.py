@@ -133,7 +133,8 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
         except ValueError:
             raise UserInputError(f"--layouts {','.join(args.layouts)}: use INSTANCESxTHREADS, e.g. 2x1") from None
     # counts given on the command line are absolute: they are not scaled to the teacher as a preset's are
-    overrides |= {f"sized_for_{k.split('_')[0]}": None for k in ("heads_kept", "ffn_kept") if k in overrides}
+    overrides |= {sized: None for kept, sized in (("heads_kept", "sized_for_heads"), ("ffn_kept", "sized_for_ffn"))
+                  if kept in overrides}
     space = replace(space, **overrides)
     recipe = read_json_object(args.recipe_json, "--recipe-json") if args.recipe_json else {}
     if args.teacher:
