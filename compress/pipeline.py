@@ -38,7 +38,7 @@ from compress.recipe import Recipe
 from compress.significance import FFN_GROUPS, ROWS, Significance, compute
 from compress.tasks import Example, TaskData, ensure_train_split, get_task
 from compress.teacher_fit import MAX_EPOCHS, fit_teacher
-from compress.train import TrainConfig, ce_loss, evaluate, seed_everything, subset, train
+from compress.train import TrainConfig, ce_loss, cpu_has_bf16, evaluate, seed_everything, subset, train
 
 log = logging.getLogger(__name__)
 
@@ -219,30 +219,9 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     ``before_build(step, key)`` runs before each step that is not cached; what it raises ends the
     build with every earlier step kept in the cache (a caller's way to stop between steps).
     ``on_progress``: see the module docstring."""
-    from transformers import AutoConfig
-
     start = time.perf_counter()
-    recipe.check()
-    if not _same_task(recipe.task, data.spec.name):
-        raise UserInputError(f"recipe is for task {recipe.task} but the data is task {data.spec.name}")
-    data = ensure_train_split(data)
-    teacher_cfg = AutoConfig.from_pretrained(resolve(recipe.teacher))
-    student_cfg = AutoConfig.from_pretrained(resolve(recipe.student_init)) if recipe.student_init else None
-    recipe.validate(teacher_cfg, student_cfg)
-    if data.labelled("dev") == 0:
-        raise UserInputError(f"task {data.spec.name}: the dev split has no labels to evaluate on")
-    cache_dir = Path(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher), cache_dir)
-    ctx = _Context(recipe, inputs, cache_dir, progress, before_build, on_progress)
-
-    r = recipe
-    teacher_params = {"source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
-                      "batch_size": r.teacher_batch_size, "max_train_examples": r.max_train_examples, "seed": r.seed}
-    if r.fits_teacher:  # keys of plain fine-tunes stay as they were
-        teacher_params |= {"min_steps": r.teacher_min_steps, "restarts": r.teacher_restarts}
-    teacher = ctx.step("teacher", None, teacher_params, _build_teacher)
-    last = teacher
+    ctx, teacher, teacher_cfg, student_cfg = _begin(recipe, data, cache_dir, progress, before_build, on_progress)
+    inputs, r, last = ctx.inputs, recipe, teacher
     kd = {"temperature": r.kd_temperature, "alpha": r.kd_alpha, "hidden_weight": r.kd_hidden_weight,
           "attention_weight": r.kd_attention_weight, "lr": r.kd_lr, "batch_size": r.kd_batch_size, "seed": r.seed}
     if inputs.transfer:  # keys of builds without a transfer set stay as they were
@@ -276,6 +255,48 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
     seconds = time.perf_counter() - start
     log.info("built %s in %.0f s: dev %s", last.path, seconds, metrics)
     return Built(last.path, metrics, seconds, tuple(ctx.steps), recipe)
+
+
+def _begin(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool,
+           before_build: Callable[[str, str], None] | None = None, on_progress: ProgressHook | None = None):
+    """Checks, the encoded inputs and the teacher step: (context, teacher step, teacher config,
+    student-init config)."""
+    from transformers import AutoConfig
+
+    recipe.check()
+    if not _same_task(recipe.task, data.spec.name):
+        raise UserInputError(f"recipe is for task {recipe.task} but the data is task {data.spec.name}")
+    data = ensure_train_split(data)
+    teacher_cfg = AutoConfig.from_pretrained(resolve(recipe.teacher))
+    student_cfg = AutoConfig.from_pretrained(resolve(recipe.student_init)) if recipe.student_init else None
+    recipe.validate(teacher_cfg, student_cfg)
+    if data.labelled("dev") == 0:
+        raise UserInputError(f"task {data.spec.name}: the dev split has no labels to evaluate on")
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    inputs = _Inputs(data, recipe, load_tokenizer(recipe.teacher), cache_dir)
+    ctx = _Context(recipe, inputs, cache_dir, progress, before_build, on_progress)
+
+    r = recipe
+    teacher_params = {"source": source_id(r.teacher), "epochs": r.teacher_epochs, "lr": r.teacher_lr,
+                      "batch_size": r.teacher_batch_size, "max_train_examples": r.max_train_examples, "seed": r.seed}
+    if r.fits_teacher:  # keys of plain fine-tunes stay as they were
+        teacher_params |= {"min_steps": r.teacher_min_steps, "restarts": r.teacher_restarts}
+    teacher = ctx.step("teacher", None, teacher_params, _build_teacher)
+    return ctx, teacher, teacher_cfg, student_cfg
+
+
+def prepare(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True) -> float:
+    """Build, before any student, the work every student of ``recipe``'s teacher shares: the teacher
+    and its logits on the distillation rows (the transfer set and its word-replaced copies included).
+    A search calls it before its trials, so the first trial does not spend the time budget on it.
+    The seconds it took (0 when all was cached)."""
+    start = time.perf_counter()
+    ctx, teacher = _begin(recipe, data, cache_dir, progress)[:2]
+    kd = ctx.kd()
+    if recipe.kd_epochs > 0 and (ctx.inputs.transfer or not (kd.hidden_weight or kd.attention_weight)):
+        ctx.teacher_logits(teacher.path)
+    return time.perf_counter() - start
 
 
 def _same_task(name: str, spec_name: str) -> bool:
@@ -343,15 +364,21 @@ class _Context:
 
         return {"on_eval": on_eval, "checkpoint": self.partial(key)}
 
-    def teacher_logits(self, teacher, teacher_dir: Path) -> np.ndarray:
+    def teacher_logits(self, teacher_dir: Path, teacher=None) -> np.ndarray:
         """The teacher's logits on the distillation rows, computed once per (teacher, rows) and cached:
-        every student of one teacher, and every pruning of one student, shares them."""
+        every student of one teacher, and every pruning of one student, shares them. ``teacher``: the
+        model of ``teacher_dir`` when the caller has it loaded."""
         inp = self.inputs
-        key = cache.content_key("teacher-logits", Path(teacher_dir).name, inp.kd_identity, inp.max_length)
+        bf16 = cpu_has_bf16()  # as the students' training steps run (TrainConfig.bf16 None)
+        # fp32 logits keep their earlier key, so caches on CPUs without native bf16 stay valid
+        key = cache.content_key("teacher-logits", Path(teacher_dir).name, inp.kd_identity, inp.max_length,
+                                *(["bf16"] if bf16 else []))
 
         def make(tmp: Path) -> None:
-            log.info("teacher logits for %d distillation rows (%s)", len(inp.kd_rows), teacher_dir)
-            np.save(tmp / "logits.npy", teacher_logits(teacher, inp.kd_enc))
+            log.info("teacher logits for %d distillation rows (%s, %s)", len(inp.kd_rows), teacher_dir,
+                     "bf16" if bf16 else "fp32")
+            model = teacher if teacher is not None else load_classifier(teacher_dir)
+            np.save(tmp / "logits.npy", teacher_logits(model, inp.kd_enc, bf16=bf16))
 
         return np.load(cache.cached(self.cache_dir, "teacher-logits", key, make) / "logits.npy")
 
@@ -393,7 +420,7 @@ class _Context:
         kd = kd or self.kd()
         logits = None
         if inp.transfer or not (kd.hidden_weight or kd.attention_weight):
-            logits = self.teacher_logits(teacher, teacher_dir)
+            logits = self.teacher_logits(teacher_dir, teacher)
         labels = inp.train_labels
         if inp.transfer:
             labels = np.concatenate([labels, logits[len(inp.train):].argmax(-1)])

@@ -114,12 +114,18 @@ def shuffled_batches(enc: Encoded, batch_size: int, rng: np.random.Generator, bu
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, enc: Encoded, batch_size: int = 128) -> np.ndarray:
-    """Row-ordered logits."""
+def predict(model: torch.nn.Module, enc: Encoded, batch_size: int = 128, bf16: bool = False,
+            desc: str | None = None) -> np.ndarray:
+    """Row-ordered logits. ``bf16``: matmuls autocast to bfloat16, for soft targets only (scores
+    are judged in fp32); ``desc``: a progress bar, for passes long enough to want one."""
     was_training = model.training
     model.eval()
     batches = make_batches(enc, batch_size, "dynamic")
-    outs = [model(**to_tensors(b)).logits.float().numpy() for b in batches]
+    outs = []
+    for b in tqdm(batches, desc=desc, disable=desc is None, leave=False,
+                  mininterval=0.1 if sys.stderr.isatty() else 30.0):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            outs.append(model(**to_tensors(b)).logits.float().numpy())
     model.train(was_training)
     return restore_order(batches, outs)
 

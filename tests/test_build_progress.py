@@ -13,7 +13,7 @@ from compress import distill as distillation
 from compress import train as training
 from compress.batching import encode
 from compress.models import load_classifier, load_tokenizer
-from compress.pipeline import Progress, build
+from compress.pipeline import Progress, build, prepare
 from compress.recipe import Recipe
 from compress.train import TrainConfig, ce_loss, train
 from tests._tiny import save_tiny, sst2_slice
@@ -117,8 +117,12 @@ def test_a_build_stopped_by_its_hook_resumes_the_step(teacher_dir, tmp_path):
 
 
 def test_teacher_logits_computed_once_for_two_students(teacher_dir, tmp_path):
+    """Once, and before the students: ``prepare`` (what a sweep runs before its first trial) computes
+    them, and no student build computes them again."""
     data = sst2_slice(train=96, dev=32)
     before = distillation.TEACHER_PASSES
+    prepare(_recipe(teacher_dir, kd_epochs=1), data, tmp_path, progress=False)
+    assert distillation.TEACHER_PASSES - before == 1
     two = build(_recipe(teacher_dir, kd_epochs=1), data, tmp_path, progress=False)
     three = build(_recipe(teacher_dir, kd_epochs=1, student_layers=3), data, tmp_path, progress=False)
     assert two.steps[0].key == three.steps[0].key and two.steps[1].key != three.steps[1].key

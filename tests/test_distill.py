@@ -90,3 +90,18 @@ def test_keep_start_false_never_keeps_the_untrained_weights():
     trained = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc,
                     TrainConfig(**{**cfg.__dict__, "keep_start": False}))
     assert trained.best_step == 2 and trained.metrics == kept.metrics  # 64 rows / 16 = 4 steps, evals every 2
+
+
+def test_teacher_logits_in_bf16_are_the_fp32_soft_targets_within_bf16_rounding():
+    """The cached soft targets are computed as the student's training step computes the teacher
+    (bf16 autocast where the CPU has it): really in bf16, and as targets no different."""
+    from compress.distill import teacher_logits
+
+    data = sst2_slice(train=64, dev=8)
+    enc = encode(load_tokenizer(), list(data.splits["train"]), 32)
+    teacher = tiny_bert(layers=2, seed=1, init_range=0.2)
+    p32 = torch.softmax(torch.as_tensor(teacher_logits(teacher, enc, bf16=False)), -1)
+    p16 = torch.softmax(torch.as_tensor(teacher_logits(teacher, enc, bf16=True)), -1)
+    assert not torch.equal(p32, p16)  # the autocast took effect
+    assert (p32 - p16).abs().max() < 0.05
+    assert torch.equal(p32.argmax(-1)[(p32.max(-1).values > 0.55)], p16.argmax(-1)[(p32.max(-1).values > 0.55)])
