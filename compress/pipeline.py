@@ -38,7 +38,7 @@ from compress.recipe import Recipe
 from compress.significance import FFN_GROUPS, ROWS, Significance, compute
 from compress.tasks import Example, TaskData, ensure_train_split, get_task
 from compress.teacher_fit import MAX_EPOCHS, fit_teacher
-from compress.train import TrainConfig, ce_loss, cpu_has_bf16, evaluate, seed_everything, subset, train
+from compress.train import TrainConfig, ce_loss, evaluate, seed_everything, subset, train
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,8 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
           "attention_weight": r.kd_attention_weight, "lr": r.kd_lr, "batch_size": r.kd_batch_size, "seed": r.seed}
     if inputs.transfer:  # keys of builds without a transfer set stay as they were
         kd["transfer"] = inputs.kd_identity
+    if r.kd_logits_bf16:  # likewise
+        kd["logits"] = "bf16"
     if r.has_student:
         params = {"layers": r.student_layers, "route": r.route, "activation": r.activation,
                   "init": source_id(r.student_init) if r.student_init else None, "epochs": ctx.epochs(r.kd_epochs), **kd}
@@ -369,8 +371,7 @@ class _Context:
         every student of one teacher, and every pruning of one student, shares them. ``teacher``: the
         model of ``teacher_dir`` when the caller has it loaded."""
         inp = self.inputs
-        bf16 = cpu_has_bf16()  # as the students' training steps run (TrainConfig.bf16 None)
-        # fp32 logits keep their earlier key, so caches on CPUs without native bf16 stay valid
+        bf16 = self.recipe.kd_logits_bf16  # fp32 logits keep the key they had before the option
         key = cache.content_key("teacher-logits", Path(teacher_dir).name, inp.kd_identity, inp.max_length,
                                 *(["bf16"] if bf16 else []))
 

@@ -135,6 +135,16 @@ def test_teacher_logits_computed_once_for_two_students(teacher_dir, tmp_path):
     assert distillation.TEACHER_PASSES - before == 2  # and its logits, for their re-distillations
 
 
+def test_bf16_soft_targets_are_a_recipe_choice_with_their_own_keys(teacher_dir, tmp_path):
+    data = sst2_slice(train=96, dev=32)
+    fp32 = build(_recipe(teacher_dir, kd_epochs=1), data, tmp_path, progress=False)
+    before = distillation.TEACHER_PASSES
+    bf16 = build(_recipe(teacher_dir, kd_epochs=1, kd_logits_bf16=True), data, tmp_path, progress=False)
+    assert bf16.steps[0].hit and not bf16.steps[1].hit and bf16.steps[1].key != fp32.steps[1].key
+    assert distillation.TEACHER_PASSES - before == 1  # its own logits, not the fp32 ones
+    assert "kd_logits_bf16" not in _recipe(teacher_dir).to_dict()  # recipes without it keep their keys
+
+
 def test_transfer_set_distils_on_more_rows_than_the_teacher_saw(teacher_dir, tmp_path):
     data = sst2_slice(train=160, dev=32)
     plain = build(_recipe(teacher_dir, kd_epochs=1, max_train_examples=64), data, tmp_path, progress=False)
