@@ -295,8 +295,7 @@ def prepare(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = Tr
     The seconds it took (0 when all was cached)."""
     start = time.perf_counter()
     ctx, teacher = _begin(recipe, data, cache_dir, progress)[:2]
-    kd = ctx.kd()
-    if recipe.kd_epochs > 0 and (ctx.inputs.transfer or not (kd.hidden_weight or kd.attention_weight)):
+    if recipe.kd_epochs > 0 and ctx.reads_logits(ctx.kd()):
         ctx.teacher_logits(teacher.path)
     return time.perf_counter() - start
 
@@ -408,6 +407,11 @@ class _Context:
         r = self.recipe
         return KDConfig(r.kd_temperature, r.kd_alpha, r.kd_hidden_weight, r.kd_attention_weight)
 
+    def reads_logits(self, kd: KDConfig) -> bool:
+        """Whether distilling with ``kd`` reads the cached teacher logits: a transfer set is labelled
+        by them, and logit-only KD trains on them."""
+        return bool(self.inputs.transfer) or not (kd.hidden_weight or kd.attention_weight)
+
     def redistill_kd(self):
         from dataclasses import replace
 
@@ -419,9 +423,7 @@ class _Context:
         the transfer rows are labelled by the teacher."""
         r, inp = self.recipe, self.inputs
         kd = kd or self.kd()
-        logits = None
-        if inp.transfer or not (kd.hidden_weight or kd.attention_weight):
-            logits = self.teacher_logits(teacher_dir, teacher)
+        logits = self.teacher_logits(teacher_dir, teacher) if self.reads_logits(kd) else None
         labels = inp.train_labels
         if inp.transfer:
             labels = np.concatenate([labels, logits[len(inp.train):].argmax(-1)])
