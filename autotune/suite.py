@@ -189,7 +189,7 @@ def prepare(args: argparse.Namespace, config_from_args: Callable[..., Any]) -> l
                                   run_dir=str(suite_dir / t.name), cache_dir=cache_dir)
         # its own option checks, and its data, teacher and space read: a bad byte in the last task's
         # file is refused before the first task trains for an hour
-        sweep.Sweep(config).check_inputs()
+        sweep.Sweep(config).check_inputs(announce=False)
         out.append((t, config))
     return out
 

@@ -208,14 +208,14 @@ class Sweep:
         self.check_resume(storage)
         return storage, data, shape
 
-    def check_inputs(self):
+    def check_inputs(self, announce: bool = True):
         """Recipe, teacher, space, cores and data, read and refused before anything is created:
-        (task data, teacher shape)."""
+        (task data, teacher shape). ``announce=False``: a suite's up-front check, whose sweep says it later."""
         self.base_recipe().check()
         check_model_dir(self.base_recipe().teacher, "--teacher")
         layers, heads, ffn = self.teacher_shape()
         scaled = self._as_written.for_teacher(heads, ffn)
-        if (scaled.heads_kept, scaled.ffn_kept) != (self.space.heads_kept, self.space.ffn_kept):
+        if announce and (scaled.heads_kept, scaled.ffn_kept) != (self.space.heads_kept, self.space.ffn_kept):
             log.info("pruning choices scaled to this teacher (%d heads, FFN %d): heads %s, FFN %s", heads, ffn,
                      scaled.heads_kept, scaled.ffn_kept)
         self.space = scaled

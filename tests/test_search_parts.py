@@ -1,6 +1,8 @@
 """Search space, floor, storage and best-trial selection with a real Optuna storage."""
 from __future__ import annotations
 
+import logging
+
 import optuna
 import pytest
 
@@ -271,7 +273,7 @@ def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_the
 
 
 def test_a_presets_pruning_choices_are_shares_of_the_teacher_and_counts_on_the_command_line_are_not(
-        tmp_path, data_dir):
+        tmp_path, data_dir, caplog):
     """The quick preset was sized on MiniLM (12 heads, FFN 1536): its FFN 1536 means 'no cut' there, but
     half the FFN of an MPNet-base teacher (3072), so no trial could keep a base-size FFN whole."""
     from dataclasses import replace
@@ -291,14 +293,21 @@ def test_a_presets_pruning_choices_are_shares_of_the_teacher_and_counts_on_the_c
 
     teacher = save_tiny(tmp_path / "teacher", layers=4, heads=4, hidden=16, intermediate=64)
 
-    def sweep(*flags):
+    def sweep(*flags, announce=True):
         args = build_parser().parse_args(["sweep", "--task", "sst2", "--data-dir", str(data_dir), "--preset", "quick",
                                           "--teacher", str(teacher), "--run-dir", str(tmp_path / "run"), *flags])
         s = Sweep(config_from_args(args))
-        s.check_inputs()
+        s.check_inputs(announce=announce)
         return s
 
-    scaled = sweep()
+    def said_scaled():
+        return sum("pruning choices scaled" in r.getMessage() for r in caplog.records)
+
+    with caplog.at_level(logging.INFO, logger="autotune.sweep"):
+        sweep(announce=False)  # a suite's up-front check: its sweep says it once, later
+        assert said_scaled() == 0
+        scaled = sweep()
+        assert said_scaled() == 1
     assert (scaled.space.heads_kept, scaled.space.ffn_kept) == ((4, 2, 1), (64, 32, 16))
     assert [(a["heads_kept"], a["ffn_kept"]) for a in scaled.anchors((4, 4, 64))] == [(4, 32), (2, 16), (4, 16), (4, 64)]
     given = sweep("--ffn", "48,24")  # counts given by the user stay counts; the preset's heads still scale

@@ -104,7 +104,7 @@ class FakeSweep:
     def __init__(self, config):
         self.config = config
 
-    def check_inputs(self):
+    def check_inputs(self, announce=True):
         return None, None
 
     def run(self):
