@@ -246,3 +246,23 @@ def test_significance_heat_map_from_stored_scores_only(run_dir, report, tmp_path
     assert "## Significance scores" in text and "| 0 | 0.3100 | 3 | 1 (0.0000) | 2 (0.2000) |" in text
     with pytest.raises(UserInputError, match="no significance.json"):
         write(Inputs(run_dir=run_dir, out_dir=tmp_path / "bad", significance=(tmp_path,)))
+
+
+def test_a_queued_trial_reads_as_queued_with_its_point_not_as_a_lost_one():
+    """A chunked overnight sweep ends with its next anchor (or a stopped trial's rerun) queued: the
+    morning report names the point and says the next run starts it, instead of 'no reason stored'."""
+    from reports.load import TaskResults, trials_frame
+    from reports.tables import failed
+
+    study = optuna.create_study(directions=["maximize", "maximize"])
+    anchor = {"student_layers": 3, "route": "subset", "heads_kept": 6, "ffn_kept": 768, "engine": "ort-int8",
+              "batch_size": 8, "layout": "2x1"}
+    study.enqueue_trial(anchor)
+    study.enqueue_trial({**anchor, "student_layers": 4}, user_attrs=TrialRecord(requeued_from=36).to_attrs())
+    rows = trials_frame(study, "sst2", "accuracy")
+    assert list(rows["status"]) == ["waiting", "waiting"]
+    assert list(rows["recipe"]) == ["L3 H6 F768", "L4 H6 F768"] and set(rows["engine"]) == {"ort-int8"}
+    shown = failed(TaskResults(study="sst2-overnight", task="sst2", metric="accuracy", floor=0.87, floor_rule="",
+                               multi=True, references={}, trials=rows))
+    assert list(shown["reason"]) == ["queued; not started: the next run of the study starts it",
+                                     "trial 36's point, queued again; not started: the next run of the study starts it"]
