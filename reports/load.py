@@ -124,7 +124,8 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
     m = r.measurement
     runtime = r.runtime or (m.runtime if m else None)
     # a queued trial (an anchor, a runtime sibling, a stopped trial's rerun) has only the point it will run
-    queued = t.system_attrs.get("fixed_params", {}) if t.state == TrialState.WAITING else {}
+    waiting = t.state == TrialState.WAITING
+    queued = t.system_attrs.get("fixed_params", {}) if waiting else {}
     rt = runtime.to_dict() if runtime else {"engine": queued.get("engine"), "batch_size": queued.get("batch_size")}
     rec = r.recipe.to_dict() if r.recipe else queued
     lat = m.latency_ms if m else {}
@@ -148,7 +149,7 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
         "recipe": describe_recipe(rec), "recipe_key": r.recipe_key if r.recipe_key is not None else "",
         "energy_per_query_j": m.energy_per_query_j if m else None, "energy_method": m.energy_method if m else "",
         "energy_measured": m.energy_measured if m else None, "busy_before_pct": m.busy_before_pct if m else None,
-        "constraints": json.dumps(list(r.constraints)), "error": r.reason or _waiting(t, r),
+        "constraints": json.dumps(list(r.constraints)), "error": r.reason or (_queued_reason(r) if waiting else None),
         "finished": r.used_budget, "timed": r.spent_time,
         "started": _when(t.datetime_start), "completed": _when(t.datetime_complete),
         "seconds": (t.datetime_complete - t.datetime_start).total_seconds()
@@ -157,10 +158,8 @@ def trial_row(study_name: str, task: str, metric: str, t: FrozenTrial) -> dict[s
     }
 
 
-def _waiting(t: FrozenTrial, r: TrialRecord) -> str | None:
-    """Why a trial has no result yet: it is queued, so a morning report does not read it as lost."""
-    if t.state != TrialState.WAITING:
-        return None
+def _queued_reason(r: TrialRecord) -> str:
+    """Why a queued trial has no result yet, so a morning report does not read it as lost."""
     why = f"trial {r.requeued_from}'s point, queued again" if r.requeued_from is not None else "queued"
     return f"{why}; not started: the next run of the study starts it"
 
