@@ -43,7 +43,7 @@ from compress.train import TrainConfig, ce_loss, evaluate, seed_everything, subs
 log = logging.getLogger(__name__)
 
 # bump a step's version when its code changes what it produces
-CODE_VERSION = {"teacher": 2, "student": 1, "prune": 1, "redistill": 2, "significance": 1, "approx": 2}
+CODE_VERSION = {"teacher": 3, "student": 1, "prune": 1, "redistill": 2, "significance": 1, "approx": 2}
 IMPORTANCE_ROWS = 2048  # training rows used to rank heads and neurons
 HELD_FRACTION, HELD_MAX = 0.1, 1000  # training rows held aside for judging (greedy layer drop, select_on)
 

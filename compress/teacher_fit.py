@@ -9,7 +9,9 @@ Checkpoints and restarts are chosen on rows held aside from train, whole groups 
 tasks, never on dev: dev's search half judges every model, its held-out half confirms the pick.
 The untrained start is never kept, and patience counts from the first trained evaluation: on
 MultiRC a fresh head's lucky 0.382 F1a on the held-aside rows outscored every trained checkpoint,
-ended the fit at 30 % of an epoch and was kept as "the teacher".
+ended the fit at 30 % of an epoch and was kept as "the teacher". Nor does patience count while the
+best checkpoint is no better than the trivial baseline on the held-aside rows: on BoolQ the MPNet
+teacher answered 'True' from step 7 to 49, was judged converged and stopped at 49 of 150 steps.
 A fit can take hours (MultiRC: ~11 s a step of 384-token rows on 2 cores), so with a ``checkpoint``
 path it saves its state every ``CHECKPOINT_S`` and after each finished restart: a killed fit,
 run again, resumes there and ends with the same weights.
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from compress.baselines import trivial_baseline
 from compress.tasks import Example, TaskSpec, group_keys, split_rows
 from compress.train import (TrainConfig, ce_loss, load_checkpoint, save_checkpoint, seed_everything, subset,
                             train as train_loop)
@@ -114,6 +117,7 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
     fit_enc = encode(fit)
     labels = np.array([ex.label for ex in fit])
     metric, best, tried = spec.primary_metric, None, []  # best: (model, its held-aside metrics, restart)
+    trivial = trivial_baseline(spec, held)
     fingerprint = {"plan": p.to_dict(), "fit_rows": len(fit), "held_rows": len(held), "lr": lr, "seed": seed}
     done = load_checkpoint(checkpoint, fingerprint, "teacher fit")  # restarts finished before a kill
     if done is not None:
@@ -125,20 +129,25 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
         seed_everything(seed + k)  # the fresh classifier head is drawn here
         model = load()
         cfg = TrainConfig(epochs=p.epochs, lr=lr, batch_size=batch_size, seed=seed + k, eval_every=p.eval_every,
-                          patience=PATIENCE, progress=progress, eval_name="held-aside train", keep_start=False,
+                          patience=PATIENCE, patience_above=trivial.metrics[metric], progress=progress, eval_name="held-aside train", keep_start=False,
                           checkpoint_every_s=CHECKPOINT_S if checkpoint is not None else None)
         running = _restart_path(checkpoint, seed + k)
         res = train_loop(model, spec, fit_enc, ce_loss(labels), held, held_enc, cfg, desc=f"teacher seed {seed + k}",
                          checkpoint=running)
-        tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps})
+        tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps,
+                      "beat_trivial": bool(res.metrics[metric] > trivial.metrics[metric])})
         if best is None or res.metrics[metric] > best[1][metric]:
             best = (model, res.metrics, seed + k)
         if checkpoint is not None:  # the restart's record supersedes its running state
             save_checkpoint(checkpoint, {"fingerprint": fingerprint, "tried": tried, "best_metrics": best[1],
                                          "best_seed": best[2], "best_state": best[0].state_dict()})
             running.unlink(missing_ok=True)
-    log.info("teacher fit: kept seed %d, held-aside %s %.4f", best[2], metric, best[1][metric])
-    return best[0], {"plan": p.to_dict(), "held_rows": len(held), "restarts": tried,
+    log.info("teacher fit: kept seed %d, held-aside %s %.4f (%s %.4f)", best[2], metric, best[1][metric],
+             trivial.kind, trivial.metrics[metric])
+    if best[1][metric] <= trivial.metrics[metric]:
+        log.warning("teacher fit: no restart beat the %s on the %d held-aside rows in %d steps", trivial.kind,
+                    len(held), p.steps)
+    return best[0], {"plan": p.to_dict(), "held_rows": len(held), "held_trivial": trivial.to_dict(), "restarts": tried,
                      "chosen_seed": best[2], "select_metrics": best[1]}
 
 

@@ -50,6 +50,10 @@ class TrainConfig:
     evals_per_epoch: int = 2
     eval_every: int | None = None  # steps between evaluations; None = from evals_per_epoch
     patience: int = 3  # evaluations without improvement before stopping
+    # patience counts only once the best score is above this (the trivial baseline's on the evaluation
+    # rows): a model still answering the majority class has not converged, it has not started (BoolQ on
+    # MPNet sat at 'True' for steps 7-49 and was stopped at 49 of 150). None: always counts.
+    patience_above: float | None = None
     max_steps: int | None = None
     eval_batch_size: int = 128
     progress: bool = True
@@ -230,8 +234,12 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
                 else:
                     stale += 1
                     if stale >= cfg.patience and step < total:
-                        log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
-                        stop = True
+                        if cfg.patience_above is None or best[metric] > cfg.patience_above:
+                            log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
+                            stop = True
+                        elif stale == cfg.patience:
+                            log.info("%s: no early stop at step %d: best %s %.4f is not above the trivial %.4f",
+                                     desc, step, metric, best[metric], cfg.patience_above)
                 if (checkpoint is not None and cfg.checkpoint_every_s is not None and not stop and step < total
                         and time.perf_counter() - saved >= cfg.checkpoint_every_s):
                     save_checkpoint(checkpoint, state())

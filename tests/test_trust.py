@@ -168,7 +168,34 @@ def test_a_fitted_teacher_is_never_its_untrained_start():
                              lambda: tiny_bert(layers=1), epochs=1.0, min_steps=8, restarts=2, lr=0.0, batch_size=16,
                              seed=0, progress=False)
     assert [r["best_step"] for r in fit["restarts"]] == [1, 1]  # 8 steps, evaluated every step
-    assert all(r["steps"] == 7 for r in fit["restarts"])  # patience 6 counted from the first trained step
+    # the frozen random model never beats the held rows' majority class: no early stop, the whole schedule
+    assert [(r["steps"], r["beat_trivial"]) for r in fit["restarts"]] == [(8, False), (8, False)]
+    assert fit["held_trivial"]["kind"].startswith("majority class")
+
+
+def test_patience_counts_only_once_the_best_is_above_the_trivial_score():
+    """At lr 0 every evaluation scores the same. Patience 2, counted from the first trained evaluation,
+    stops at step 3 when that score is above ``patience_above``; at or below it (a model answering the
+    majority class has not started) the whole schedule runs."""
+    from compress.batching import encode
+    from compress.models import load_tokenizer
+    from compress.train import TrainConfig, ce_loss, train
+    from tests._tiny import sst2_slice, tiny_bert
+
+    data, tok = sst2_slice(train=64, dev=16), load_tokenizer()
+    rows, dev = list(data.splits["train"]), list(data.splits["dev"])
+    enc, dev_enc, labels = encode(tok, rows, 32), encode(tok, dev, 32), np.array([ex.label for ex in rows])
+
+    def run(above):
+        cfg = TrainConfig(epochs=1, lr=0.0, batch_size=8, eval_every=1, patience=2, patience_above=above,
+                          keep_start=False, progress=False, bf16=False)
+        return train(tiny_bert(layers=1), data.spec, enc, ce_loss(labels), dev, dev_enc, cfg)
+
+    plain = run(None)
+    score = plain.metrics["accuracy"]
+    assert (plain.steps, plain.total) == (3, 8)
+    assert run(score - 0.01).steps == 3
+    assert run(score).steps == run(score + 0.01).steps == 8
 
 _KILLED_FIT = """
 import os, signal, sys
