@@ -134,8 +134,11 @@ def fit_summary(built, metric: str) -> str | None:
         return None
     p, tried = fit["plan"], fit["restarts"]
     kept = next(t for t in tried if t["seed"] == fit["chosen_seed"])
-    return (f"{p['steps']} steps ({p['epochs']:g} epochs) x {len(tried)} seed(s), kept seed {fit['chosen_seed']} "
-            f"(held-aside {metric} {kept['held_metrics'][metric]:.4f} on {fit['held_rows']} train rows)")
+    trivial = fit.get("held_trivial")  # fits before teacher step version 3 did not record it
+    versus = f"; {trivial['kind']} {trivial['metrics'][metric]:.4f}" if trivial else ""
+    ran = f", its fit stopped at step {kept['steps']}" if kept["steps"] < p["steps"] else ""
+    return (f"{p['steps']} steps ({p['epochs']:g} epochs) x {len(tried)} seed(s), kept seed {fit['chosen_seed']}{ran} "
+            f"(held-aside {metric} {kept['held_metrics'][metric]:.4f} on {fit['held_rows']} train rows{versus})")
 
 
 def check_options(config: SweepConfig) -> None:

@@ -150,6 +150,11 @@ def test_a_fitted_teacher_keeps_the_best_restart_on_rows_held_aside_from_train(t
     assert fit["held_rows"] % 2 == 0  # whole COPA records: both choices of a question held aside together
     scores = [r["held_metrics"]["accuracy"] for r in fit["restarts"]]
     assert fit["chosen_seed"] == int(np.argmax(scores))
+    from autotune.sweep import fit_summary
+
+    assert fit["held_trivial"]["kind"] == "chance (1 of 2 choices)"  # what patience had to see beaten
+    assert fit_summary(built, "accuracy").endswith(f"on {fit['held_rows']} train rows; chance (1 of 2 choices) "
+                                                   f"{fit['held_trivial']['metrics']['accuracy']:.4f})")
     assert Recipe(task="copa").key() == Recipe.from_dict({"task": "copa"}).key()  # plain recipes keep their keys
     assert "teacher_min_steps" not in Recipe(task="copa").to_dict()
 
