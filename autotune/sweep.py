@@ -534,7 +534,8 @@ class Sweep:
         budget = TimeBudget(self.time_budget_s, spent_s(study), self.timeout_s)
         log.info("budget: %d trials (%d finished), %s", self.n_trials, finished_count(study), budget.describe())
         t0 = time.monotonic()
-        siblings = (S.RuntimeSiblings(self.space.batch_sizes, whole_machine(self.space.layouts)),) \
+        siblings = (S.EngineSiblings(self.space.engines[0]),
+                    S.RuntimeSiblings(self.space.batch_sizes, whole_machine(self.space.layouts))) \
             if self.preset.runtime_siblings else ()
         extra = (*siblings, anchors)  # siblings first: they are queued before the next anchor
         S.run(study, objective, self.n_trials, budget, callbacks=extra, stop=stop)

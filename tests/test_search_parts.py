@@ -248,6 +248,30 @@ def test_siblings_cover_whole_machine_layouts_once_per_model_and_engine(tmp_path
     assert not [t for t in st.trials if t.state.name == "WAITING"]
 
 
+def test_a_model_first_feasible_with_a_slow_engine_is_queued_once_with_the_primary_one(tmp_path):
+    """EngineSiblings on a real study: a feasible model drawn with fp32 is tried with int8 at the same batch
+    and layout, once (its runtime siblings queue no more); one drawn with int8 first, or infeasible, gets none."""
+    st = S.open_study(open_storage(None, tmp_path), "t", multi=True, seed=0, n_trials=20)
+    accuracy = {"m": 0.9, "n": 0.9, "bad": 0.5}
+
+    def objective(trial):
+        model = trial.suggest_categorical("model", ["m", "n", "bad"])
+        engine = trial.suggest_categorical("engine", ["int8", "fp32"])
+        batch = trial.suggest_categorical("batch_size", [1, 8])
+        measured(trial, model, float(batch), accuracy[model])
+        return accuracy[model], float(batch)
+
+    for params in ({"model": "m", "engine": "fp32", "batch_size": 8}, {"model": "bad", "engine": "fp32", "batch_size": 8},
+                   {"model": "n", "engine": "int8", "batch_size": 8}, {"model": "n", "engine": "fp32", "batch_size": 1}):
+        st.enqueue_trial(params)
+    st.optimize(objective, n_trials=9, callbacks=[S.EngineSiblings("int8"), S.RuntimeSiblings((1, 8))])
+    done = [(t.params["model"], t.params["engine"], t.params["batch_size"]) for t in st.trials]
+    # m's int8 trial comes first among m's queued ones, then the runtime siblings of each (model, engine)
+    assert done == [("m", "fp32", 8), ("bad", "fp32", 8), ("n", "int8", 8), ("n", "fp32", 1), ("m", "int8", 8),
+                    ("m", "fp32", 1), ("n", "int8", 1), ("n", "fp32", 8), ("m", "int8", 1)]
+    assert not [t for t in st.trials if t.state.name == "WAITING"]
+
+
 def test_anchors_wait_for_the_siblings_of_a_feasible_anchor_and_resume_where_they_stopped(tmp_path):
     """AnchorQueue with RuntimeSiblings on a real sqlite study, stopped and reloaded midway."""
     storage = open_storage(None, tmp_path)
