@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from compress.batching import Batch, Encoded, make_batches, restore_order
+from compress.heap import kept_heap
 from compress.provenance import cpu_info
 from compress.tasks import Example, TaskSpec, score
 
@@ -153,7 +154,12 @@ def train(model: torch.nn.Module, spec: TaskSpec, train_enc: Encoded, loss_fn: L
           dev_examples: Sequence[Example], dev_enc: Encoded, cfg: TrainConfig, desc: str = "train",
           on_eval: EvalHook | None = None, checkpoint: Path | None = None) -> TrainResult:
     """Train ``model`` in place; on return it holds the best dev weights seen. ``on_eval`` and
-    ``checkpoint``: see the module docstring."""
+    ``checkpoint``: see the module docstring. Freed memory stays in the heap meanwhile (compress/heap.py)."""
+    with kept_heap():
+        return _train(model, spec, train_enc, loss_fn, dev_examples, dev_enc, cfg, desc, on_eval, checkpoint)
+
+
+def _train(model, spec, train_enc, loss_fn, dev_examples, dev_enc, cfg, desc, on_eval, checkpoint) -> TrainResult:
     global STEPS_RUN
     set_threads()
     seed_everything(cfg.seed)
