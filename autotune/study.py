@@ -195,11 +195,12 @@ class EngineSiblings:
         if not record.is_feasible or engine in (None, self.primary):
             return
         for t in study.get_trials(deepcopy=False):
-            if t.number == trial.number or TrialRecord.from_trial(t).recipe_key != record.recipe_key:
+            other = TrialRecord.from_trial(t)
+            if t.number == trial.number or other.recipe_key != record.recipe_key:
                 continue
             if t.params.get("engine") == self.primary:
                 return  # the model is already tried with the primary engine
-            if t.number < trial.number and t.params.get("engine") == engine and TrialRecord.from_trial(t).is_feasible:
+            if t.number < trial.number and t.params.get("engine") == engine and other.is_feasible:
                 return  # not its first feasible trial with this engine: queued then
         study.enqueue_trial({**trial.params, "engine": self.primary}, skip_if_exists=True)
         log.info("trial %d: model %s is feasible with %s; queued it with %s at the same runtime", trial.number,

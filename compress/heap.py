@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 import os
 from contextlib import contextmanager
 from typing import Iterator
-
-log = logging.getLogger(__name__)
 
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # mallopt parameters (malloc.h)
 DEFAULT_TRIM_THRESHOLD, DEFAULT_MMAP_MAX = 128 * 1024, 65536  # glibc's defaults

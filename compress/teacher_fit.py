@@ -118,6 +118,7 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
     labels = np.array([ex.label for ex in fit])
     metric, best, tried = spec.primary_metric, None, []  # best: (model, its held-aside metrics, restart)
     trivial = trivial_baseline(spec, held)
+    plateau = trivial.metrics[metric]  # a fit at or below it has not started: patience waits
     fingerprint = {"plan": p.to_dict(), "fit_rows": len(fit), "held_rows": len(held), "lr": lr, "seed": seed}
     done = load_checkpoint(checkpoint, fingerprint, "teacher fit")  # restarts finished before a kill
     if done is not None:
@@ -129,13 +130,14 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
         seed_everything(seed + k)  # the fresh classifier head is drawn here
         model = load()
         cfg = TrainConfig(epochs=p.epochs, lr=lr, batch_size=batch_size, seed=seed + k, eval_every=p.eval_every,
-                          patience=PATIENCE, patience_above=trivial.metrics[metric], progress=progress, eval_name="held-aside train", keep_start=False,
+                          patience=PATIENCE, patience_above=plateau, progress=progress, eval_name="held-aside train",
+                          keep_start=False,
                           checkpoint_every_s=CHECKPOINT_S if checkpoint is not None else None)
         running = _restart_path(checkpoint, seed + k)
         res = train_loop(model, spec, fit_enc, ce_loss(labels), held, held_enc, cfg, desc=f"teacher seed {seed + k}",
                          checkpoint=running)
         tried.append({"seed": seed + k, "held_metrics": res.metrics, "best_step": res.best_step, "steps": res.steps,
-                      "beat_trivial": bool(res.metrics[metric] > trivial.metrics[metric])})
+                      "beat_trivial": bool(res.metrics[metric] > plateau)})
         if best is None or res.metrics[metric] > best[1][metric]:
             best = (model, res.metrics, seed + k)
         if checkpoint is not None:  # the restart's record supersedes its running state
@@ -143,8 +145,8 @@ def fit_teacher(spec: TaskSpec, train: Sequence[Example], encode: Callable, load
                                          "best_seed": best[2], "best_state": best[0].state_dict()})
             running.unlink(missing_ok=True)
     log.info("teacher fit: kept seed %d, held-aside %s %.4f (%s %.4f)", best[2], metric, best[1][metric],
-             trivial.kind, trivial.metrics[metric])
-    if best[1][metric] <= trivial.metrics[metric]:
+             trivial.kind, plateau)
+    if best[1][metric] <= plateau:
         log.warning("teacher fit: no restart beat the %s on the %d held-aside rows in %d steps", trivial.kind,
                     len(held), p.steps)
     return best[0], {"plan": p.to_dict(), "held_rows": len(held), "held_trivial": trivial.to_dict(), "restarts": tried,
