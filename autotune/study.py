@@ -267,26 +267,29 @@ def log_hopeless(study: optuna.Study) -> None:
                  "training left (later steps not counted)", len(stopped), saved / 60)
 
 
-def best_reached(study: optuna.Study, metric: str) -> tuple[float | None, dict[str, int]]:
-    """(the best search-split score any trial's model reached, trials ended per state): what a refusal
-    for want of a feasible trial says, so a user sees whether the students even beat the trivial baseline.
-    A completed trial counts by its measurement, a stopped one by its build's best evaluation."""
-    scores, ended = [], {}
+def best_reached(study: optuna.Study, metric: str) -> tuple[float | None, float | None, dict[str, int]]:
+    """(the best score a measured build reached, the best any training evaluation reached, trials ended
+    per state): what a refusal for want of a feasible trial says. The two are kept apart because the
+    floor applies to the measured build (ORT, often int8), which can score below the PyTorch model that
+    training evaluated; quoting only the latter would hide why the floor was missed."""
+    measured, trained, ended = [], [], {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         r = TrialRecord.from_trial(t)
         ended[t.state.name.lower()] = ended.get(t.state.name.lower(), 0) + 1
-        scores += [c.best for c in r.curves if c.points]
+        trained += [c.best for c in r.curves if c.points]
         if r.measurement is not None and metric in r.measurement.metrics:
-            scores.append(float(r.measurement.metrics[metric]))
-    return max(scores, default=None), ended
+            measured.append(float(r.measurement.metrics[metric]))
+    return max(measured, default=None), max(trained, default=None), ended
 
 
 def no_feasible_trial(study: optuna.Study, floor: float, metric: str, trivial: float) -> str:
     """The refusal when no trial met the floor: how the trials ended, and how close any model came."""
-    best, ended = best_reached(study, metric)
+    measured, trained, ended = best_reached(study, metric)
     words = {"complete": "completed", "pruned": "stopped as hopeless", "fail": "failed"}
-    reached = "no model was scored" if best is None else f"the best model scored {best:.4f}"
+    reached = [f"the best measured build scored {measured:.4f}"] if measured is not None else []
+    if trained is not None:
+        reached.append(f"the best training evaluation {trained:.4f}")
     n = sum(ended.values())
     return (f"no trial met the floor {floor:.4f} on the search split ({n} trial{'s' * (n != 1)}: "
-            f"{', '.join(f'{n} {words[s]}' for s, n in ended.items()) or 'none ended'}; {reached}, "
-            f"the trivial baseline {trivial:.4f})")
+            f"{', '.join(f'{n} {words[s]}' for s, n in ended.items()) or 'none ended'}; "
+            f"{', '.join(reached) or 'no model was scored'}, the trivial baseline {trivial:.4f})")

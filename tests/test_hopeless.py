@@ -88,10 +88,10 @@ def test_a_trial_stopped_in_a_multi_objective_study_resumes_from_its_cached_stat
     assert curve.step == "student" and curve.points[-1][0] == 3 and not curve.done
     assert (tmp_path / "cache" / "partial" / f"{curve.key}.pt").is_file()
     assert S.finished_count(study) == 1
-    assert S.best_reached(study, "accuracy") == (curve.best, {"pruned": 1})  # what a refusal says it reached
+    assert S.best_reached(study, "accuracy") == (None, curve.best, {"pruned": 1})  # what a refusal says it reached
     assert S.no_feasible_trial(study, 1.01, "accuracy", 0.5) == (
-        f"no trial met the floor 1.0100 on the search split (1 trial: 1 stopped as hopeless; the best model "
-        f"scored {curve.best:.4f}, the trivial baseline 0.5000)")
+        f"no trial met the floor 1.0100 on the search split (1 trial: 1 stopped as hopeless; the best training "
+        f"evaluation {curve.best:.4f}, the trivial baseline 0.5000)")
 
     assert S.requeue_hopeless(study) == 1 and S.requeue_hopeless(study) == 0  # queued once
     before = training.STEPS_RUN
@@ -103,6 +103,9 @@ def test_a_trial_stopped_in_a_multi_objective_study_resumes_from_its_cached_stat
     assert done.key == curve.key and done.done and done.points[: len(curve.points)] == curve.points
     assert training.STEPS_RUN - before == done.trained_steps - 3  # resumed at step 3, not from the start
     assert not (tmp_path / "cache" / "partial" / f"{curve.key}.pt").exists()
-    best, ended = S.best_reached(study, "accuracy")
+    measured, trained, ended = S.best_reached(study, "accuracy")
     assert ended == {"pruned": 1, "complete": 1}
-    assert best == max(done.best, curve.best, rr.measurement.metrics["accuracy"])
+    assert measured == rr.measurement.metrics["accuracy"] and trained == max(done.best, curve.best)
+    assert S.no_feasible_trial(study, 1.01, "accuracy", 0.5).endswith(
+        f"the best measured build scored {measured:.4f}, the best training evaluation {trained:.4f}, "
+        f"the trivial baseline 0.5000)")
