@@ -73,10 +73,14 @@ class Progress:
     seconds: float  # spent training this step in this process
     done: bool = False  # the step is finished (and cached)
     cached: bool = False  # ... and was found in the cache, not trained here
+    keeps_last: bool = False  # the step keeps its last weights, not its best (redistill_keep "last")
 
     @property
     def best(self) -> float:
-        """The score of the weights the step keeps (or would keep if it ended now)."""
+        """The score of the weights the step keeps (or, while it trains, the best it has reached:
+        what a rule judging whether it can still reach a floor should give it credit for)."""
+        if self.done and self.keeps_last:
+            return self.curve[-1][1]
         return max(score for _, score in self.curve)
 
 
@@ -238,6 +242,8 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         unpruned, base = last, student_cfg or teacher_cfg
         redistill_params = {"epochs": ctx.epochs(r.redistill_epochs), "teacher": unpruned.key, **kd,
                             "hidden_weight": ctx.redistill_kd().hidden_weight}
+        if r.redistill_keep != "best":  # keys of best-kept cuts stay as they were
+            redistill_params["keep"] = r.redistill_keep
         for heads, ffn in r.prune_schedule(base.num_attention_heads, base.intermediate_size):
             last = ctx.step("prune", last, {"heads_kept": heads, "ffn_kept": ffn, "rows": IMPORTANCE_ROWS,
                                             "seed": r.seed}, lambda c, tmp, s=last, h=heads, f=ffn:
@@ -344,7 +350,8 @@ class _Context:
         if self.on_progress is not None and name in TRAINED_STEPS and trained.get("curve"):
             curve = tuple((int(s), float(v)) for s, v in trained["curve"])
             self.on_progress(Progress(name, key, int(trained["steps"]), int(trained.get("total", trained["steps"])),
-                                      curve, 0.0 if hit else step.seconds, done=True, cached=hit))
+                                      curve, 0.0 if hit else step.seconds, done=True, cached=hit,
+                                      keeps_last=name == "redistill" and self.recipe.redistill_keep == "last"))
         return step
 
     def partial(self, key: str) -> Path:
@@ -502,8 +509,9 @@ def _build_pruned(ctx: _Context, tmp: Path, parent_dir: Path, heads: int | None,
 
 def _build_redistilled(ctx: _Context, tmp: Path, pruned_dir: Path, teacher_dir: Path) -> dict[str, Any]:
     student, teacher = load_classifier(pruned_dir), load_classifier(teacher_dir)
+    last = ctx.recipe.redistill_keep == "last"  # the whole schedule run, its end kept: no early stop
     res = ctx.distill(student, teacher, teacher_dir, ctx.epochs(ctx.recipe.redistill_epochs), "redistill",
-                      ctx.redistill_kd(), keep_start=False)
+                      ctx.redistill_kd(), keep_start=False, keep_best=not last, **({"patience": 10**9} if last else {}))
     return ctx.save(student, tmp, **ctx.trained(student, res))
 
 

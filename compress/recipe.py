@@ -20,11 +20,13 @@ Approx = Literal["none", "significance", "significance-drop"]
 APPROX = ("none", "significance", "significance-drop")
 SelectOn = Literal["dev", "train"]
 SELECT_ON = ("dev", "train")
+RedistillKeep = Literal["best", "last"]
+REDISTILL_KEEP = ("best", "last")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 # left out of the JSON at these values, so recipes written before the field keep their keys
 _NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev", "teacher_min_steps": 0,
                "teacher_restarts": 1, "kd_min_steps": 0, "kd_transfer_examples": None, "kd_augment": 0,
-               "kd_logits_bf16": False}
+               "kd_logits_bf16": False, "redistill_keep": "best"}
 
 
 _TYPE_WORDS = {"float": "a number", "int": "a whole number", "bool": "true or false", "str": "a string",
@@ -102,6 +104,11 @@ class Recipe:
     # re-distillation also matches each layer's hidden states to the unpruned parent's (same depth,
     # same width: CoFi-style layer-wise distillation); None = kd_hidden_weight
     redistill_hidden_weight: float | None = None
+    # which weights a re-distillation keeps: "best" on the selection rows (early stopping), or "last",
+    # the end of its decayed schedule, all of it run. A cut imitates its unpruned parent; on SST-2 the
+    # 4-layer cuts kept their first evaluation (peak learning rate) on the strength of 436 search rows
+    # and lost 2-3 points on the held-out ones (benchmarks/results/sst2-runs-log.md, v6)
+    redistill_keep: RedistillKeep = "best"
     # gradual pruning: reach heads_kept / ffn_kept in this many geometric cuts, each re-distilled
     prune_rounds: int = 1
     activation: Activation = "gelu"
@@ -218,6 +225,9 @@ class Recipe:
                 raise UserInputError(f"recipe: {name} must be a positive integer or null, not {value!r}")
         if self.select_on not in SELECT_ON:
             raise UserInputError(f"recipe: select_on must be one of {', '.join(SELECT_ON)}, not {self.select_on!r}")
+        if self.redistill_keep not in REDISTILL_KEEP:
+            raise UserInputError(f"recipe: redistill_keep must be one of {', '.join(REDISTILL_KEEP)}, "
+                                 f"not {self.redistill_keep!r}")
         if self.approx not in APPROX:
             raise UserInputError(f"recipe: approx must be one of {', '.join(APPROX)}, not {self.approx!r}")
         for name in ("approx_layers", "approx_heads"):

@@ -80,6 +80,25 @@ def test_gradual_pruning_cuts_in_rounds_each_redistilled(teacher_dir, tmp_path):
     assert one_round.model_dir != built.model_dir and [s.hit for s in one_round.steps] == [True, True, False, False]
 
 
+def test_redistill_keep_last_runs_the_whole_schedule_and_keeps_its_end(teacher_dir, tmp_path):
+    """"last" trains every planned step with no early stop and keeps the final weights, whatever the
+    dev curve did; only the re-distillation's key changes, so the student and its pruning are shared."""
+    from compress.pipeline import Progress
+
+    data = sst2_slice(train=128, dev=32)
+    recipe = _recipe(teacher_dir, redistill_epochs=3, kd_batch_size=16)
+    best = build(recipe, data, tmp_path, progress=False)
+    seen: list[Progress] = []
+    last = build(replace(recipe, redistill_keep="last"), data, tmp_path, progress=False, on_progress=seen.append)
+    assert [s.hit for s in last.steps] == [True, True, True, False]
+    train = json.loads((last.model_dir / "meta.json").read_text())["train"]
+    assert train["steps"] == train["best_step"] == train["total"] == 24  # 128 rows / 16, 3 epochs
+    assert last.metrics["accuracy"] == pytest.approx(train["curve"][-1][1])
+    done = [p for p in seen if p.done and p.step == "redistill"]
+    assert done and done[-1].keeps_last and done[-1].best == train["curve"][-1][1]
+    assert json.loads((best.model_dir / "meta.json").read_text())["params"].get("keep") is None
+
+
 def test_select_on_train_picks_every_checkpoint_without_seeing_dev(tmp_path):
     """Two dev sets, one training set: the models come out bit-identical, so dev chose nothing;
     each step's stored metrics are a fresh dev evaluation, the selection rows' kept beside them."""
