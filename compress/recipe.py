@@ -20,8 +20,8 @@ Approx = Literal["none", "significance", "significance-drop"]
 APPROX = ("none", "significance", "significance-drop")
 SelectOn = Literal["dev", "train"]
 SELECT_ON = ("dev", "train")
-RedistillKeep = Literal["best", "last"]
-REDISTILL_KEEP = ("best", "last")
+RedistillKeep = Literal["best", "last", "auto"]
+REDISTILL_KEEP = ("best", "last", "auto")
 _APPROX_FIELDS = ("approx", "approx_layers", "approx_heads", "approx_epochs")
 # left out of the JSON at these values, so recipes written before the field keep their keys
 _NEW_FIELDS = {"redistill_hidden_weight": None, "prune_rounds": 1, "select_on": "dev", "teacher_min_steps": 0,
@@ -107,7 +107,8 @@ class Recipe:
     # which weights a re-distillation keeps: "best" on the selection rows (early stopping), or "last",
     # the end of its decayed schedule, all of it run. A cut imitates its unpruned parent; on SST-2 the
     # 4-layer cuts kept their first evaluation (peak learning rate) on the strength of 436 search rows
-    # and lost 2-3 points on the held-out ones (benchmarks/results/sst2-runs-log.md, v6)
+    # and lost 2-3 points on the held-out ones (benchmarks/results/sst2-runs-log.md, v6). "auto": "last"
+    # unless kd_min_steps stretched the schedule (a small set: its end overfits, CB lost 4 of 28 rows)
     redistill_keep: RedistillKeep = "best"
     # gradual pruning: reach heads_kept / ffn_kept in this many geometric cuts, each re-distilled
     prune_rounds: int = 1

@@ -55,10 +55,15 @@ class TrainConfig:
     # rows): a model still answering the majority class has not converged, it has not started (BoolQ on
     # MPNet sat at 'True' for steps 7-49 and was stopped at 49 of 150). None: always counts.
     patience_above: float | None = None
+    # patience does not stop training before this optimizer step: a schedule stretched to a minimum
+    # number of steps on a small set (CB: 400 steps, 57 epochs of 200 rows) is not ended at step 12
+    min_steps: int = 0
     max_steps: int | None = None
     eval_batch_size: int = 128
     progress: bool = True
-    keep_best: bool = True  # False: keep the last weights (when dev cannot judge, e.g. imitation only)
+    # False: keep the last weights (when dev cannot judge, e.g. imitation only); the whole schedule then
+    # runs, as no early stop can pick what is kept
+    keep_best: bool = True
     # False: the untrained start is never the kept checkpoint. After a light pruning cut the start can
     # score as well as the trained weights on a few hundred dev rows by chance, and then no training is kept.
     keep_start: bool = True
@@ -239,7 +244,7 @@ def _train(model, spec, train_enc, loss_fn, dev_examples, dev_enc, cfg, desc, on
                     best, best_state, best_step, stale = metrics, _snapshot(model), step, 0
                 else:
                     stale += 1
-                    if stale >= cfg.patience and step < total:
+                    if cfg.keep_best and stale >= cfg.patience and cfg.min_steps <= step < total:
                         if cfg.patience_above is None or best[metric] > cfg.patience_above:
                             log.info("%s: early stop at step %d (best step %d)", desc, step, best_step)
                             stop = True

@@ -92,6 +92,27 @@ def test_keep_start_false_never_keeps_the_untrained_weights():
     assert trained.best_step == 2 and trained.metrics == kept.metrics  # 64 rows / 16 = 4 steps, evals every 2
 
 
+def test_patience_waits_for_min_steps_and_never_ends_a_keep_last_schedule():
+    """At lr 0 no evaluation improves: patience 2, evaluating every step, stops at step 3 by default,
+    not before ``min_steps``, and not at all when the last weights are kept (nothing picks a best)."""
+    from compress.train import ce_loss, train
+
+    data = sst2_slice(train=64, dev=16)
+    tok = load_tokenizer()
+    rows, dev_rows = list(data.splits["train"]), list(data.splits["dev"])
+    enc, dev_enc = encode(tok, rows, 32), encode(tok, dev_rows, 32)
+    loss = ce_loss(np.array([ex.label for ex in rows]))
+
+    def steps(**kw) -> int:
+        cfg = TrainConfig(epochs=1, lr=0.0, batch_size=8, eval_every=1, patience=2, keep_start=False,
+                          progress=False, bf16=False, **kw)
+        res = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc, cfg)
+        assert res.total == 8
+        return res.steps
+
+    assert steps() == 3 and steps(min_steps=6) == 6 and steps(keep_best=False) == 8
+
+
 def test_teacher_logits_in_bf16_are_the_fp32_soft_targets_within_bf16_rounding():
     """The cached soft targets are computed as the student's training step computes the teacher
     (bf16 autocast where the CPU has it): really in bf16, and as targets no different."""

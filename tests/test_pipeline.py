@@ -99,6 +99,24 @@ def test_redistill_keep_last_runs_the_whole_schedule_and_keeps_its_end(teacher_d
     assert json.loads((best.model_dir / "meta.json").read_text())["params"].get("keep") is None
 
 
+def test_redistill_keep_auto_keeps_the_end_unless_min_steps_stretched_the_schedule(teacher_dir, tmp_path):
+    """"auto" keeps the end of the recipe's own schedule; where ``kd_min_steps`` stretched it (a small
+    set run for many epochs) it keeps the best evaluation. Either way the student trains to
+    ``kd_min_steps`` at least and keeps a trained checkpoint, not its untrained start."""
+    data = sst2_slice(train=128, dev=32)
+    recipe = _recipe(teacher_dir, redistill_epochs=1, kd_batch_size=16, redistill_keep="auto")
+    metas = {}
+    for min_steps in (0, 24):
+        built = build(replace(recipe, kd_min_steps=min_steps), data, tmp_path, progress=False)
+        metas[min_steps] = [json.loads((s.path / "meta.json").read_text()) for s in built.steps]
+    own, stretched = metas[0][3], metas[24][3]
+    assert own["params"]["keep"] == "last" and own["params"]["epochs"] == 1
+    assert own["train"]["best_step"] == own["train"]["steps"] == own["train"]["total"] == 8  # 128 rows / 16
+    assert "keep" not in stretched["params"] and stretched["params"]["epochs"] == 3 and stretched["train"]["total"] == 24
+    student = metas[24][1]["train"]
+    assert student["total"] == student["steps"] == 24 and student["best_step"] > 0
+
+
 def test_select_on_train_picks_every_checkpoint_without_seeing_dev(tmp_path):
     """Two dev sets, one training set: the models come out bit-identical, so dev chose nothing;
     each step's stored metrics are a fresh dev evaluation, the selection rows' kept beside them."""

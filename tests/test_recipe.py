@@ -33,6 +33,8 @@ def test_fields_added_later_leave_older_keys_alone():
     assert "select_on" not in r.to_dict() and replace(r, select_on="train").key() != r.key()
     assert Recipe.from_json(replace(r, select_on="train").to_json()).select_on == "train"
     assert "redistill_keep" not in r.to_dict() and replace(r, redistill_keep="last").key() != r.key()
+    auto = replace(r, redistill_keep="auto")
+    assert auto.key() not in (r.key(), replace(r, redistill_keep="last").key()) and Recipe.from_json(auto.to_json()) == auto
 
 
 def test_gradual_pruning_schedule_is_geometric_and_ends_on_the_target():
@@ -52,7 +54,7 @@ def test_gradual_pruning_schedule_is_geometric_and_ends_on_the_target():
     ('{"task": "sst2", "prune_rounds": 0}', "prune_rounds"),
     ('{"task": "sst2", "prune_rounds": 1.5}', "prune_rounds"),
     ('{"task": "sst2", "select_on": "test"}', "select_on must be one of dev, train"),
-    ('{"task": "sst2", "redistill_keep": "first"}', "redistill_keep must be one of best, last"),
+    ('{"task": "sst2", "redistill_keep": "first"}', "redistill_keep must be one of best, last, auto"),
     ("{not json", "not valid JSON"),
 ])
 def test_bad_json_refused(text, words):
