@@ -244,7 +244,7 @@ def build(recipe: Recipe, data: TaskData, cache_dir: Path, progress: bool = True
         unpruned, base = last, student_cfg or teacher_cfg
         redistill_params = {"epochs": ctx.epochs(r.redistill_epochs), "teacher": unpruned.key, **kd,
                             "hidden_weight": ctx.redistill_kd().hidden_weight}
-        if ctx.redistill_keeps_last:  # keys of best-kept cuts stay as they were
+        if ctx.redistill_keeps_last:  # best-kept cuts carry no marker
             redistill_params["keep"] = "last"
         for heads, ffn in r.prune_schedule(base.num_attention_heads, base.intermediate_size):
             last = ctx.step("prune", last, {"heads_kept": heads, "ffn_kept": ffn, "rows": IMPORTANCE_ROWS,

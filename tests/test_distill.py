@@ -74,39 +74,37 @@ def test_distillation_lowers_the_kd_loss():
     assert after < 0.9 * before, (before, after)
 
 
-def test_keep_start_false_never_keeps_the_untrained_weights():
-    """With lr 0 no evaluation beats the start: by default the start is kept, with keep_start=False
-    the first trained checkpoint is."""
+def _train_tiny(dev: int):
+    """train() on a fresh 1-layer model, 64 SST-2 rows and ``dev`` dev rows: called with a TrainConfig."""
     from compress.train import ce_loss, train
 
-    data = sst2_slice(train=64, dev=32)
+    data = sst2_slice(train=64, dev=dev)
     tok = load_tokenizer()
     rows, dev_rows = list(data.splits["train"]), list(data.splits["dev"])
     enc, dev_enc = encode(tok, rows, 32), encode(tok, dev_rows, 32)
     loss = ce_loss(np.array([ex.label for ex in rows]))
+    return lambda cfg: train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc, cfg)
+
+
+def test_keep_start_false_never_keeps_the_untrained_weights():
+    """With lr 0 no evaluation beats the start: by default the start is kept, with keep_start=False
+    the first trained checkpoint is."""
+    run = _train_tiny(dev=32)
     cfg = TrainConfig(epochs=2, lr=0.0, batch_size=16, progress=False, bf16=False, evals_per_epoch=2)
-    kept = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc, cfg)
+    kept = run(cfg)
     assert kept.best_step == 0
-    trained = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc,
-                    TrainConfig(**{**cfg.__dict__, "keep_start": False}))
+    trained = run(TrainConfig(**{**cfg.__dict__, "keep_start": False}))
     assert trained.best_step == 2 and trained.metrics == kept.metrics  # 64 rows / 16 = 4 steps, evals every 2
 
 
 def test_patience_waits_for_min_steps_and_never_ends_a_keep_last_schedule():
     """At lr 0 no evaluation improves: patience 2, evaluating every step, stops at step 3 by default,
     not before ``min_steps``, and not at all when the last weights are kept (nothing picks a best)."""
-    from compress.train import ce_loss, train
-
-    data = sst2_slice(train=64, dev=16)
-    tok = load_tokenizer()
-    rows, dev_rows = list(data.splits["train"]), list(data.splits["dev"])
-    enc, dev_enc = encode(tok, rows, 32), encode(tok, dev_rows, 32)
-    loss = ce_loss(np.array([ex.label for ex in rows]))
+    run = _train_tiny(dev=16)
 
     def steps(**kw) -> int:
-        cfg = TrainConfig(epochs=1, lr=0.0, batch_size=8, eval_every=1, patience=2, keep_start=False,
-                          progress=False, bf16=False, **kw)
-        res = train(tiny_bert(layers=1), data.spec, enc, loss, dev_rows, dev_enc, cfg)
+        res = run(TrainConfig(epochs=1, lr=0.0, batch_size=8, eval_every=1, patience=2, keep_start=False,
+                              progress=False, bf16=False, **kw))
         assert res.total == 8
         return res.steps
 
