@@ -27,7 +27,7 @@ postgresql:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 test: setup chromium postgresql
-	$(PY) -m pytest -q --durations=15 tests
+	$(PY) -m pytest -q --durations=40 tests
 
 demo: setup
 	$(PY) run_sweep.py sweep --task sst2 --data-dir $(DATA) --preset quick --run-dir $(RUN)

@@ -12,22 +12,34 @@ better than the trivial baseline, no feasible trial) is a result: the returned o
 """
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from autotune import measure as M
-from autotune.measure import Measurement
-from autotune.outcome import SweepOutcome
 from autotune.runtime import Runtime
-from autotune.sweep import Sweep, SweepConfig
-from autotune.task_data import load_data
-from compress import pipeline
 from compress.errors import UserInputError
-from compress.pipeline import Built
 from compress.recipe import Recipe
-from compress.tasks import TaskData, limit_rows
-from reports.build import Inputs, write
+
+if TYPE_CHECKING:
+    from autotune.measure import Measurement
+    from autotune.outcome import SweepOutcome
+    from autotune.sweep import SweepConfig
+    from compress.pipeline import Built
+    from compress.tasks import TaskData
+
+# The rest loads on first use: a script that imports this module is imported again by every spawned
+# timing worker (multiprocessing's spawn re-runs the main module's imports), and the pipeline, the
+# sweep and the report pull in torch, transformers, optuna and pandas: about 9 s a worker on 2 cores.
+_LAZY = {"Built": "compress.pipeline", "Measurement": "autotune.measure", "SweepOutcome": "autotune.outcome",
+         "SweepConfig": "autotune.sweep", "TaskData": "compress.tasks"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Built", "Measurement", "Recipe", "Runtime", "SweepConfig", "SweepOutcome", "TaskData", "UserInputError",
            "build", "load_task", "measure", "report", "sweep"]
@@ -39,11 +51,15 @@ def load_task(task: str | PathLike, data_dir: PathLike | None = None, seed: int 
               holdout_fraction: float = 0.5) -> TaskData:
     """A registered task by name, or a custom task's spec file (.json), split as a sweep splits it:
     train (carved from dev where a task has none), dev's search half, and the held-out half."""
+    from autotune.task_data import load_data
+
     return load_data(str(task), None if data_dir is None else str(data_dir), seed, holdout_fraction)
 
 
 def build(recipe: Recipe, data: TaskData, cache_dir: PathLike, progress: bool = False) -> Built:
     """The recipe's model, each step (teacher, student, pruning, ...) cached by content key."""
+    from compress import pipeline
+
     recipe.check()
     return pipeline.build(recipe, data, Path(cache_dir), progress=progress)
 
@@ -52,6 +68,9 @@ def measure(model_dir: PathLike, data: TaskData, runtime: Runtime, cache_dir: Pa
             split: Literal["dev", "holdout"] = "dev", limit: int | None = None, repeats: int = 3) -> Measurement:
     """Throughput, latency, energy and the task's metrics (with intervals) of the timed predictions,
     on the pinned pool; ``limit`` keeps the first rows, whole groups for grouped tasks."""
+    from autotune import measure as M
+    from compress.tasks import limit_rows
+
     rows = data.splits.get(split) or ()
     if limit is not None:
         rows = limit_rows(rows, limit)
@@ -61,6 +80,8 @@ def measure(model_dir: PathLike, data: TaskData, runtime: Runtime, cache_dir: Pa
 def sweep(config: SweepConfig) -> SweepOutcome:
     """One Optuna sweep (resumed when its storage holds the study); what it concluded, read back
     from the ``outcome.json`` it wrote."""
+    from autotune.outcome import SweepOutcome
+    from autotune.sweep import Sweep
 
     try:
         Sweep(config).run()
@@ -78,6 +99,8 @@ def sweep(config: SweepConfig) -> SweepOutcome:
 def report(run_dir: PathLike, out_dir: PathLike | None = None, storage: str | None = None,
            study: str | None = None) -> dict[str, Path]:
     """report.html, report.md, trials.csv and figures from the stored results only."""
+    from reports.build import Inputs, write
+
     run_dir = Path(run_dir)
     return write(Inputs(run_dir=run_dir, out_dir=Path(out_dir) if out_dir else run_dir / "report", storage=storage,
                         study=study))

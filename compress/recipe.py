@@ -122,6 +122,14 @@ class Recipe:
     approx_heads: int | None = None
     approx_epochs: float = 0.0
 
+    def __post_init__(self) -> None:
+        # 1 and 1.0 epochs are one schedule, but json.dumps writes "1" and "1.0": as given, the two would
+        # hash to different cache keys and rebuild the same model (the README example's teacher did)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("float", "float | None") and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, f.name, float(value))
+
     # ------------------------------------------------------------ JSON
 
     def to_dict(self) -> dict[str, Any]:

@@ -20,6 +20,19 @@ def readme_example() -> str:
     return match.group(1)
 
 
+def test_importing_the_api_loads_no_heavy_library():
+    """Every spawned timing worker re-runs the importing script's imports: the API must stay cheap to
+    import (it was ~9 s a worker on 2 cores with torch, transformers, optuna and pandas behind it)."""
+    heavy = ("torch", "transformers", "optuna", "pandas", "scipy", "matplotlib", "onnxruntime")
+    code = ("import sys\nfrom autotune import api\n"
+            f"print(','.join(m for m in {heavy!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "", f"`from autotune import api` imported {out.stdout.strip()}"
+    from autotune import api  # the lazy names still resolve to the real classes
+
+    assert api.SweepConfig.__module__ == "autotune.sweep" and api.Built.__module__ == "compress.pipeline"
+
+
 @pytest.mark.slow
 def test_the_readme_api_example_runs_as_written(data_dir, tmp_path):
     code = readme_example()

@@ -23,6 +23,14 @@ def test_json_round_trip_and_key():
     assert len({Recipe(task="sst2").key(), Recipe(task="rte").key()}) == 2
 
 
+def test_whole_numbers_in_float_fields_give_the_same_key_as_floats():
+    """A script's ``teacher_epochs=1`` and a preset's ``1.0`` are one fine-tune: one cache entry."""
+    ints = Recipe(task="sst2", teacher_epochs=1, kd_epochs=3, redistill_hidden_weight=1, kd_lr=1)
+    floats = Recipe(task="sst2", teacher_epochs=1.0, kd_epochs=3.0, redistill_hidden_weight=1.0, kd_lr=1.0)
+    assert ints == floats and ints.key() == floats.key() and ints.to_json() == floats.to_json()
+    assert isinstance(ints.teacher_epochs, float) and '"teacher_epochs": 1.0' in ints.to_json()
+    assert Recipe(task="sst2", student_layers=3).student_layers == 3  # int fields stay ints
+
 def test_fields_added_later_leave_older_keys_alone():
     r = Recipe(task="sst2", student_layers=4, heads_kept=4)
     assert "redistill_hidden_weight" not in r.to_dict()  # so models cached before the field still hit
