@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from autotune.retime import Retimed
+from autotune.retime import Retimed, rounds_text
 from autotune.trial_record import TrialRecord
 from compress.cache import read_meta
 from compress.errors import UserInputError
@@ -90,7 +90,7 @@ class DeployConfig:
     @property
     def speedup_source(self) -> str:
         if self.retimed:
-            return f"re-timed beside the pick ({self.retimed.rounds} rounds, median)"
+            return f"re-timed beside the pick ({rounds_text(self.retimed.rounds)})"
         return "stored trial figures"
 
     def describe_speedup(self) -> str:

@@ -52,6 +52,11 @@ def rounds_for(measure_repeats: int) -> int:
     return max(3, 2 * measure_repeats - 1)
 
 
+def rounds_text(rounds: int) -> str:
+    """How a re-timed ratio was taken, as the reports and logs say it."""
+    return "1 round" if rounds == 1 else f"{rounds} rounds, median"
+
+
 def _median_range(values: Sequence[float]) -> tuple[float, tuple[float, float]]:
     return float(statistics.median(values)), (float(min(values)), float(max(values)))
 
@@ -106,7 +111,7 @@ class Retimed:
     def describe(self, stored_over_baseline: float | None = None, stored_over_int8: float | None = None) -> str:
         """The sweep's closing log line."""
         (bl, bh), (il, ih) = self.over_baseline_range, self.over_int8_teacher_range
-        text = (f"re-timed beside each other ({self.rounds} rounds, median): pick {self.pick_throughput:.1f} ex/s = "
+        text = (f"re-timed beside each other ({rounds_text(self.rounds)}): pick {self.pick_throughput:.1f} ex/s = "
                 f"{self.over_baseline:.1f}x the out-of-the-box baseline ({bl:.1f}-{bh:.1f}), "
                 f"{self.over_int8_teacher:.2f}x the ORT-int8 teacher at the same runtime ({il:.2f}-{ih:.2f})")
         stored = [f"{x:.{p}f}x {what}" for x, p, what in ((stored_over_baseline, 1, "the baseline"),

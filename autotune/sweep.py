@@ -73,6 +73,9 @@ class SweepConfig:
     # re-score up to this many of the fastest feasible trials on the held-out split and ship the
     # first that meets the floor there too (autotune/confirm.py); 0 = ship the fastest feasible
     confirm_top: int = 10
+    # interleaved rounds of the closing re-timing (pick, out-of-the-box baseline, int8 teacher; the median
+    # ratio ships); None = the preset's (3 quick, 5 overnight). More for a steadier ratio on a noisy machine
+    retime_rounds: int | None = None
     # resume a study whose trials were timed on other hardware (their throughputs would not compare)
     allow_other_hardware: bool = False
     # a custom task's spec (compress.custom_task.CustomTaskSpec.to_dict(), absolute paths); None = registered
@@ -148,6 +151,7 @@ def check_options(config: SweepConfig) -> None:
             ("--eval-limit", config.eval_limit, lambda v: v >= 1, "1 or more rows"),
             ("--heartbeat", config.heartbeat_s, lambda v: v >= 1, "1 or more seconds"),
             ("--confirm-top", config.confirm_top, lambda v: v >= 0, "0 or more trials"),
+            ("--retime-rounds", config.retime_rounds, lambda v: v >= 1, "1 or more rounds"),
             ("--hopeless-margin", config.hopeless_margin, lambda v: 0 <= v <= 100, "0 to 100 points")):
         if value is not None and not ok(value):  # NaN fails every comparison, so it is refused too
             raise UserInputError(f"{option} {value:g}: must be {what}")
@@ -593,7 +597,7 @@ class Sweep:
                     "baseline": (refs.get("baseline") or {}).get("throughput")}
         return retime(Path(pick.model_dir), Path(teacher.model_dir), limit_rows(self.rows(data, "dev"), ROWS),
                       data.spec, r.runtime, self.cache_dir,
-                      rounds_for(self.preset.measure_repeats), expected)
+                      self.config.retime_rounds or rounds_for(self.preset.measure_repeats), expected)
 
     def write_outcome(self, fields: dict[str, Any], **more) -> None:
         path = SweepOutcome(**{**fields, **more}, stopped=getattr(self, "_stopped", False),

@@ -28,7 +28,8 @@ def main() -> int:
     from autotune.runtime import Runtime
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="sst2")
+    p.add_argument("--task", default="sst2", help="a registered task, or a custom task's spec.json (as `sweep --task-spec` "
+                   "writes it: benchmarks/prepare_custom_csv.py)")
     p.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
     p.add_argument("--teacher", required=True, help="fine-tuned teacher dir")
     p.add_argument("--models", nargs="+", required=True, help="compressed model dirs")

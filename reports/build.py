@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from autotune.cost import EXAMPLE_USD_PER_HOUR
+from autotune.retime import rounds_text
 from reports import charts, curves, html, markdown, paper_tables, pareto, significance, tables
 from reports.document import Document, Image, Section, Table
 from reports.length import sweep_length
@@ -67,7 +68,7 @@ def _speedup_text(o) -> str:
         return (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline"
                 + (f", {o.speedup_vs_int8_teacher:.2f}× the ORT int8 teacher at the pick's runtime"
                    if o.speedup_vs_int8_teacher else "")
-                + f" (re-timed beside the pick, median of {o.retimed_rounds} rounds{stored})")
+                + f" (re-timed beside the pick, {rounds_text(o.retimed_rounds)}{stored})")
     return (f"; {o.speedup_vs_baseline:.1f}× the out-of-the-box baseline"
             + (f", {o.speedup_vs_int8_teacher:.2f}× the batch-1 ORT int8 teacher" if o.speedup_vs_int8_teacher else "")
             + " (stored trial figures)")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 import pandas as pd
 
 from autotune.cost import usd_per_100m_or_none as usd_per_100m
-from autotune.retime import Retimed
+from autotune.retime import Retimed, rounds_text
 from reports.load import TaskResults
 
 
@@ -80,7 +80,7 @@ def _speedups(deploy: dict[str, Any], tput: float, base: float | None) -> dict[s
     if deploy.get("retimed"):
         r = Retimed.from_dict(deploy["retimed"])
         return {"speedup": r.over_baseline, "int8x": r.over_int8_teacher,
-                "speedup_how": f"re-timed beside the pick ({r.rounds} rounds, median)"}
+                "speedup_how": f"re-timed beside the pick ({rounds_text(r.rounds)})"}
     return {"speedup": tput / base if base else None, "int8x": None, "speedup_how": "stored trial figures"}
 
 

@@ -20,6 +20,7 @@ from autotune.suite import run_suite as _run_suite
 from compress.errors import UserInputError
 from compress.intervals import Interval
 from tests.conftest import ROOT
+from tests.test_sweep import RETIME_ONCE
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # the plain one-epoch teacher fine-tune (no data-sized schedule, no restarts): a tiny teacher is at chance anyway
@@ -182,7 +183,7 @@ def suite_args(tiny: Path, data_dir: Path, run: str, *extra: str) -> list[str]:
             "--teacher", str(tiny / "teacher"), "--recipe-json", str(tiny / "recipe.json"),
             "--run-dir", str(tiny / run), "--cache-dir", str(tiny / "cache"), "--student-layers", "2,1",
             "--heads", "4,2", "--ffn", "64", "--engines", "ort-fp32", "--batch-sizes", "16", "--layouts", "1x1",
-            "--eval-limit", "48", "--heartbeat", "1", "--floor-below-teacher", "100", "--no-report", *extra]
+            "--eval-limit", "48", "--heartbeat", "1", "--floor-below-teacher", "100", "--no-report", *RETIME_ONCE, *extra]
 
 
 def env(tiny: Path) -> dict:

@@ -18,6 +18,9 @@ from tests.conftest import ROOT
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 RECIPE = {"teacher_epochs": 1, "max_train_examples": 200, "kd_epochs": 1, "redistill_epochs": 1}
+# tests about other things re-time the pick once (the preset's 3 rounds: tests/test_retime.py); each round
+# starts three pools, the baseline's importing torch: ~11 s a round on 2 cores
+RETIME_ONCE = ("--retime-rounds", "1")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +51,7 @@ def sweep_args(tiny: Path, data_dir: Path, run: str, *extra: str, weak_ok: bool 
             "--teacher", str(tiny / "teacher"), "--recipe-json", str(tiny / "recipe.json"),
             "--run-dir", str(tiny / run), "--cache-dir", str(tiny / "cache"), "--student-layers", "2,1",
             "--heads", "4,2", "--ffn", "64", "--engines", "ort-fp32", "--batch-sizes", "16",
-            "--layouts", "1x1,2x1", "--eval-limit", "48", "--heartbeat", "1", *floor, *extra]
+            "--layouts", "1x1,2x1", "--eval-limit", "48", "--heartbeat", "1", *floor, *RETIME_ONCE, *extra]
 
 
 def run_sweep(*args, timeout=600):
@@ -96,6 +99,7 @@ def test_sweep_end_to_end_writes_deploy_config_and_failed_trial_reason(tiny, dat
     assert cfg["built_with"]["torch"] == torch.__version__ and cfg["built_with"]["cpu"]
     # the pick was re-scored held out against the teacher's own held-out score (floor: teacher − 100 points)
     assert cfg["heldout_confirmed"] is True and cfg["heldout_checks"][-1]["trial"] == cfg["trial"]
+    assert cfg["retimed"]["rounds"] == 1 and "re-timed beside each other (1 round): pick" in out.stderr
     assert cfg["heldout_floor"] == pytest.approx(cfg["teacher_heldout_score"] - 1.0)
     assert st.user_attrs["teacher_heldout"]["accuracy"] == cfg["teacher_heldout_score"]
     refs = st.user_attrs["references"]
@@ -249,6 +253,7 @@ def test_two_workers_share_one_study(tiny, data_dir):
     (["--layouts", "2x2"], "2 instances x 2 threads needs 4 physical cores; this machine has 2"),
     (["--storage", "postgresql://nobody@127.0.0.1:1/x"], "cannot open the Optuna storage"),
     (["--time-budget", "0"], "--time-budget 0: must be a positive number of seconds"),
+    (["--retime-rounds", "0"], "--retime-rounds 0: must be 1 or more rounds"),
     (["--floor", "0.99"], "is above the teacher's own dev score"),  # last: it trains the teacher first
 ])
 def test_bad_input_is_refused_with_one_line(tiny, data_dir, extra, message):

@@ -13,10 +13,10 @@ import pytest
 
 from compress.errors import UserInputError
 from tests.conftest import ROOT
-from tests.test_sweep import RECIPE, run_sweep, tiny  # noqa: F401 -- the tiny teacher fixture
+from tests.test_sweep import RECIPE, RETIME_ONCE, run_sweep, tiny  # noqa: F401 -- the tiny teacher fixture
 
 TINY_SPACE = ["--student-layers", "1", "--heads", "4", "--ffn", "64", "--engines", "ort-fp32", "--batch-sizes", "16",
-              "--layouts", "1x1", "--heartbeat", "1", "--floor-below-teacher", "100"]
+              "--layouts", "1x1", "--heartbeat", "1", "--floor-below-teacher", "100", *RETIME_ONCE]
 
 
 def args(tiny: Path, run: str, task: str, *extra: str, data_dir: Path | None = None) -> list[str]:

@@ -74,6 +74,9 @@ def add_sweep_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confirm-top", type=_non_negative, default=10,
                    help="re-score this many of the fastest feasible trials on the held-out split and ship the "
                         "first that meets the floor there too (default 10; 0 = ship the fastest feasible)")
+    p.add_argument("--retime-rounds", type=int, default=None, metavar="N",
+                   help="interleaved rounds of the closing re-timing of the pick beside its baselines; the median "
+                        "ratio ships (default: the preset's, 3 quick, 5 overnight; more on a noisy machine)")
     p.add_argument("--remeasure-references", action="store_true",
                    help="re-time the teacher and the out-of-the-box baseline stored with the study")
     p.add_argument("--allow-other-hardware", action="store_true",
@@ -150,6 +153,7 @@ def config_from_args(args: argparse.Namespace, task: str | None = None, run_dir:
                        p99_limit_ms=args.p99_limit_ms, space=space, recipe=recipe, seed=args.seed,
                        heartbeat_s=args.heartbeat, oversubscribe=args.oversubscribe, eval_limit=args.eval_limit,
                        remeasure_references=args.remeasure_references, confirm_top=args.confirm_top,
+                       retime_rounds=args.retime_rounds,
                        allow_other_hardware=args.allow_other_hardware, holdout_fraction=args.holdout_fraction,
                        allow_weak_teacher=args.allow_weak_teacher, teacher_only=args.teacher_only,
                        stop_hopeless=args.stop_hopeless, hopeless_margin=args.hopeless_margin,
