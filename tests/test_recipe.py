@@ -31,6 +31,7 @@ def test_whole_numbers_in_float_fields_give_the_same_key_as_floats():
     assert isinstance(ints.teacher_epochs, float) and '"teacher_epochs": 1.0' in ints.to_json()
     assert Recipe(task="sst2", student_layers=3).student_layers == 3  # int fields stay ints
 
+
 def test_fields_added_later_leave_older_keys_alone():
     r = Recipe(task="sst2", student_layers=4, heads_kept=4)
     assert "redistill_hidden_weight" not in r.to_dict()  # so models cached before the field still hit
