@@ -20,7 +20,7 @@ import psutil
 from autotune import energy as E
 from autotune.engines import prepare
 from autotune.hardware import detect
-from autotune.pool import run_pool
+from autotune.pool import Pool
 from autotune.runtime import Runtime
 from compress.batching import encode, make_batches, padding_overhead
 from compress.errors import UserInputError
@@ -120,61 +120,89 @@ def _max_length(model_dir: Path, spec: TaskSpec, runtime: Runtime) -> int:
     return min(want, int(cfg.get("max_position_embeddings", want)))
 
 
+class Timing:
+    """A model made ready to time on rows at a runtime (encoded, exported or quantised as its engine
+    needs, cached; its pinned workers started and warmed up), then measured as often as asked by
+    the same workers: the re-timing rounds pay the start-up once, not every round."""
+
+    def __init__(self, model_dir: str | os.PathLike, examples: Sequence[Example], spec: TaskSpec, runtime: Runtime,
+                 cache_dir: str | os.PathLike, tokenizer=None, energy: str = "auto", timeout_s: float = 1800.0,
+                 keep_logits: bool = False) -> None:
+        self.model_dir = Path(model_dir)
+        if not (self.model_dir / "config.json").is_file():
+            raise UserInputError(f"model {self.model_dir}: not a model directory (no config.json in it)")
+        if not examples:
+            raise UserInputError(f"task {spec.name}: no rows to measure")
+        self.examples, self.spec, self.runtime = examples, spec, runtime
+        self.energy, self.keep_logits = energy, keep_logits
+        self.hw = detect()
+        tok = tokenizer or _tokenizer(self.model_dir)
+        enc = encode(tok, examples, _max_length(self.model_dir, spec, runtime))
+        batches = make_batches(enc, runtime.batch_size, runtime.padding)
+        self.tokens = dict(zip(("real", "padded"), padding_overhead(batches)))
+        self.engine = prepare(runtime.engine, self.model_dir, cache_dir, reduce_range=not self.hw.has_vnni)
+        self.pool = Pool(self.engine, batches, runtime.instances, runtime.threads, self.hw.cores,
+                         allow_oversubscribe=runtime.allow_oversubscribe, timeout_s=timeout_s)
+
+    def __enter__(self) -> "Timing":
+        self.pool.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.close()
+
+    def measure(self, repeats: int = 3) -> Measurement:
+        """``repeats`` timed passes; the median one is kept."""
+        if repeats < 1:
+            raise UserInputError(f"repeats must be at least 1, got {repeats}")
+        examples, spec = self.examples, self.spec
+        busy = psutil.cpu_percent(interval=0.5)  # this process is idle here: what is busy is someone else
+        if busy > BUSY_PCT:
+            log.warning("machine %.0f%% busy just before timing: this timing may be low; time on a quiet machine",
+                        busy)
+        tracker = E.pick(self.energy)
+        t0 = time.perf_counter()
+        tracker.start()
+        res = self.pool.run(repeats)
+        total = time.perf_counter() - t0
+        mid = sorted(range(repeats), key=lambda r: res.walls[r])[repeats // 2]
+        reading = tracker.stop(res.cpu_seconds[mid], min(1.0, sum(res.walls) / total) / repeats)
+
+        labelled = all(ex.label is not None for ex in examples)
+        metrics = score(spec, examples, res.logits) if labelled else {}
+        cis = {k: v.to_dict() for k, v in intervals(spec, examples, res.logits).items()} if labelled else {}
+        wall = res.walls[mid]
+        return Measurement(
+            throughput=len(examples) / wall,
+            latency_ms=latency_stats(res.latencies),
+            wall_s=wall,
+            walls_s=res.walls,
+            peak_rss_mb=res.peak_rss_mb,
+            metrics=metrics,
+            energy_j=reading.joules,
+            energy_per_query_j=reading.joules / len(examples),
+            energy_method=reading.method,
+            energy_measured=reading.measured,
+            examples=len(examples),
+            tokens=dict(self.tokens),
+            runtime=self.runtime,
+            model_dir=str(self.model_dir),
+            task=spec.name,
+            engine_meta=_plain(self.engine.meta),
+            hardware=_plain(self.hw.fingerprint()),
+            software=software_versions(),
+            core_sets=res.core_sets,
+            busy_before_pct=busy,
+            intervals=cis,
+            logits=tuple(tuple(round(float(x), 5) for x in row) for row in res.logits) if self.keep_logits else (),
+        )
+
+
 def measure(model_dir: str | os.PathLike, examples: Sequence[Example], spec: TaskSpec, runtime: Runtime,
             cache_dir: str | os.PathLike, repeats: int = 3, tokenizer=None, energy: str = "auto",
             timeout_s: float = 1800.0, keep_logits: bool = False) -> Measurement:
     """Export/quantise as the engine needs (cached), run the pool ``repeats`` times, keep the median."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise UserInputError(f"model {model_dir}: not a model directory (no config.json in it)")
-    if not examples:
-        raise UserInputError(f"task {spec.name}: no rows to measure")
     if repeats < 1:
         raise UserInputError(f"repeats must be at least 1, got {repeats}")
-    hw = detect()
-    tok = tokenizer or _tokenizer(model_dir)
-    enc = encode(tok, examples, _max_length(model_dir, spec, runtime))
-    batches = make_batches(enc, runtime.batch_size, runtime.padding)
-    real, padded = padding_overhead(batches)
-    engine = prepare(runtime.engine, model_dir, cache_dir, reduce_range=not hw.has_vnni)
-
-    busy = psutil.cpu_percent(interval=0.5)  # this process is idle here: what is busy is someone else
-    if busy > BUSY_PCT:
-        log.warning("machine %.0f%% busy just before timing: this timing may be low; time on a quiet machine", busy)
-    tracker = E.pick(energy)
-    t0 = time.perf_counter()
-    tracker.start()
-    res = run_pool(engine, batches, runtime.instances, runtime.threads, hw.cores, repeats=repeats,
-                   allow_oversubscribe=runtime.allow_oversubscribe, timeout_s=timeout_s)
-    total = time.perf_counter() - t0
-    mid = sorted(range(repeats), key=lambda r: res.walls[r])[repeats // 2]
-    reading = tracker.stop(res.cpu_seconds[mid], min(1.0, sum(res.walls) / total) / repeats)
-
-    labelled = all(ex.label is not None for ex in examples)
-    metrics = score(spec, examples, res.logits) if labelled else {}
-    cis = {k: v.to_dict() for k, v in intervals(spec, examples, res.logits).items()} if labelled else {}
-    wall = res.walls[mid]
-    return Measurement(
-        throughput=len(examples) / wall,
-        latency_ms=latency_stats(res.latencies),
-        wall_s=wall,
-        walls_s=res.walls,
-        peak_rss_mb=res.peak_rss_mb,
-        metrics=metrics,
-        energy_j=reading.joules,
-        energy_per_query_j=reading.joules / len(examples),
-        energy_method=reading.method,
-        energy_measured=reading.measured,
-        examples=len(examples),
-        tokens={"real": real, "padded": padded},
-        runtime=runtime,
-        model_dir=str(model_dir),
-        task=spec.name,
-        engine_meta=_plain(engine.meta),
-        hardware=_plain(hw.fingerprint()),
-        software=software_versions(),
-        core_sets=res.core_sets,
-        busy_before_pct=busy,
-        intervals=cis,
-        logits=tuple(tuple(round(float(x), 5) for x in row) for row in res.logits) if keep_logits else (),
-    )
+    with Timing(model_dir, examples, spec, runtime, cache_dir, tokenizer, energy, timeout_s, keep_logits) as t:
+        return t.measure(repeats)

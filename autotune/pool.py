@@ -2,9 +2,11 @@
 
 N worker processes × T intra-op threads. Each worker is pinned (``sched_setaffinity``) to
 its own physical cores before it imports a tensor library, loads its engine, warms up,
-then waits on a common barrier; the parent takes the wall time from the first start to
-the last finish. Batches are formed once in the parent and dealt to instances balanced by
-padded tokens, so the merged predictions are exactly what a single instance would give.
+then waits for the parent's request; each timed pass starts on a common barrier, and the
+parent takes the wall time from the first start to the last finish. A ``Pool`` keeps its
+workers for several requests (the re-timing rounds); ``run_pool`` is one request. Batches
+are formed once in the parent and dealt to instances balanced by padded tokens, so the
+merged predictions are exactly what a single instance would give.
 
 A worker that raises reports its error; one that dies is noticed by its exit code; either
 way the run fails with that message instead of hanging. Each worker's batches travel in a
@@ -90,7 +92,7 @@ def shard(batches: Sequence[Batch], instances: int) -> list[list[int]]:
 
 
 def _worker(rank: int, spec: EngineSpec, threads: int | None, cpus: tuple[int, ...] | None,
-            batch_file: str, repeats: int, barrier, results) -> None:
+            batch_file: str, commands, barrier, results) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group; the parent decides
     try:
         with open(batch_file, "rb") as fh:
@@ -101,19 +103,21 @@ def _worker(rank: int, spec: EngineSpec, threads: int | None, cpus: tuple[int, .
         engine = load(spec, threads)
         for b in batches[:WARMUP_BATCHES]:
             engine.predict(b)
-        for r in range(repeats):
-            barrier.wait(timeout=600)
-            cpu0, start = time.process_time(), time.perf_counter()
-            outs, lat = [], []
-            for b in batches:
-                t0 = time.perf_counter()
-                outs.append(engine.predict(b))
-                lat.append(time.perf_counter() - t0)
-            end = time.perf_counter()
-            cpu_s = time.process_time() - cpu0
-            peak = _status("VmHWM") / 1024  # kB; not ru_maxrss, which keeps the parent's peak across exec
-            results.put(("ok", rank, r, start, end, lat, outs if r == repeats - 1 else None, peak, cpu_s,
-                         _status("Cpus_allowed_list")))
+        results.put(("ready", rank, -1))
+        while (repeats := commands.get()) is not None:  # idle here, off the cores, between runs
+            for r in range(repeats):
+                barrier.wait(timeout=600)
+                cpu0, start = time.process_time(), time.perf_counter()
+                outs, lat = [], []
+                for b in batches:
+                    t0 = time.perf_counter()
+                    outs.append(engine.predict(b))
+                    lat.append(time.perf_counter() - t0)
+                end = time.perf_counter()
+                cpu_s = time.process_time() - cpu0
+                peak = _status("VmHWM") / 1024  # kB; not ru_maxrss, which keeps the parent's peak across exec
+                results.put(("ok", rank, r, start, end, lat, outs if r == repeats - 1 else None, peak, cpu_s,
+                             _status("Cpus_allowed_list")))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         last = traceback.format_exception_only(type(exc), exc)[-1].strip()
         results.put(("error", rank, f"instance {rank} (pid {os.getpid()}): {last}"))
@@ -129,24 +133,104 @@ def _status(key: str):
     return 0 if key.startswith("Vm") else ""
 
 
+class Pool:
+    """Pinned workers started once (spawn, imports, engine load, warm-up), then timed passes on
+    request: interleaved re-timing rounds ask the same workers again rather than paying the
+    start-up every round (seconds a timing; a PyTorch worker imports torch). Between runs the
+    workers wait on their command queues, off the cores."""
+
+    def __init__(self, spec: EngineSpec, batches: Sequence[Batch], instances: int, threads: int | None,
+                 cores: Sequence[Sequence[int]], allow_oversubscribe: bool = False, timeout_s: float = 1800.0,
+                 start_method: str = "spawn") -> None:
+        self.cpu_sets = assign_cores(cores, instances, threads, allow_oversubscribe)
+        self.shards = shard(batches, instances)
+        self._batches, self._spec, self._threads, self._timeout_s = batches, spec, threads, timeout_s
+        self._ctx = mp.get_context(start_method)
+        self._results = self._ctx.Queue()
+        self._barrier = self._ctx.Barrier(instances)
+        self._commands = [self._ctx.Queue() for _ in range(instances)]
+        self._procs: list = []
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._closed = False
+
+    def __enter__(self) -> "Pool":
+        self._tmp = tempfile.TemporaryDirectory(prefix="pool-")
+        try:
+            files = [_write_shard(Path(self._tmp.name) / f"instance-{k}.pkl",
+                                  [self._batches[i].features for i in s]) for k, s in enumerate(self.shards)]
+            self._procs = [self._ctx.Process(target=_worker, name=f"instance-{k}", daemon=True,
+                                             args=(k, self._spec, self._threads, self.cpu_sets[k], files[k],
+                                                   self._commands[k], self._barrier, self._results))
+                           for k in range(len(self.shards))]
+            for p in self._procs:
+                p.start()
+            self._gather(per_rank=1)  # every worker loaded and warmed up
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, repeats: int = 1) -> PoolResult:
+        """``repeats`` timed passes over every shard, the instances started together each pass."""
+        if not self._procs:
+            raise RuntimeError("the pool is closed")
+        for q in self._commands:
+            q.put(repeats)
+        try:
+            got = self._gather(per_rank=repeats)
+        except BaseException:
+            self.close()  # a worker that failed mid-pass leaves the others at the barrier: no second run
+            raise
+        return _merge(self._batches, self.shards, got, len(self.shards), repeats, self.cpu_sets,
+                      tuple(p.pid for p in self._procs))
+
+    def close(self) -> None:
+        """Stops and reaps the workers, whatever state they are in; a second call does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        for q in self._commands:
+            q.put(None)
+        self._barrier.abort()  # a worker left waiting for a dead one's pass
+        for p in self._procs:
+            if p.pid is None:  # never started
+                continue
+            p.join(timeout=5)
+            if p.is_alive():
+                p.kill()
+                p.join()
+        self._procs = []
+        for q in self._commands:  # the parent's feeder threads, one per queue it wrote to
+            q.close()
+            q.join_thread()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def _gather(self, per_rank: int) -> dict[tuple[int, int], tuple]:
+        deadline = time.monotonic() + self._timeout_s
+        got: dict[tuple[int, int], tuple] = {}
+        while len(got) < len(self._procs) * per_rank:
+            try:
+                msg = self._results.get(timeout=0.5)
+            except queue.Empty:
+                _check_alive(self._procs, got, per_rank, deadline)
+                continue
+            if msg[0] == "error":
+                raise WorkerError(msg[2])
+            got[(msg[1], msg[2])] = msg[3:]
+        return got
+
+
 def run_pool(spec: EngineSpec, batches: Sequence[Batch], instances: int, threads: int | None,
              cores: Sequence[Sequence[int]], repeats: int = 1, allow_oversubscribe: bool = False,
              timeout_s: float = 1800.0, start_method: str = "spawn") -> PoolResult:
     """Run ``batches`` on ``instances`` pinned workers, ``repeats`` timed passes each."""
-    cpu_sets = assign_cores(cores, instances, threads, allow_oversubscribe)
-    shards = shard(batches, instances)
-    ctx = mp.get_context(start_method)
-    results = ctx.Queue()
-    barrier = ctx.Barrier(instances)
-    got: dict[tuple[int, int], tuple] = {}
-    with tempfile.TemporaryDirectory(prefix="pool-") as tmp:
-        files = [_write_shard(Path(tmp) / f"instance-{k}.pkl", [batches[i].features for i in shards[k]])
-                 for k in range(instances)]
-        procs = [ctx.Process(target=_worker, name=f"instance-{k}", daemon=True,
-                             args=(k, spec, threads, cpu_sets[k], files[k], repeats, barrier, results))
-                 for k in range(instances)]
-        _collect(procs, results, barrier, got, repeats, timeout_s)
-    return _merge(batches, shards, got, instances, repeats, cpu_sets, tuple(p.pid for p in procs))
+    with Pool(spec, batches, instances, threads, cores, allow_oversubscribe, timeout_s, start_method) as pool:
+        return pool.run(repeats)
 
 
 def _write_shard(path: Path, features: list[dict[str, np.ndarray]]) -> str:
@@ -155,35 +239,9 @@ def _write_shard(path: Path, features: list[dict[str, np.ndarray]]) -> str:
     return str(path)
 
 
-def _collect(procs, results, barrier, got: dict, repeats: int, timeout_s: float) -> None:
-    """Start the workers and gather their reports; always reaps them, whatever happens."""
-    deadline = time.monotonic() + timeout_s
-    try:
-        for p in procs:
-            p.start()
-        while len(got) < len(procs) * repeats:
-            try:
-                msg = results.get(timeout=0.5)
-            except queue.Empty:
-                _check_alive(procs, got, repeats, deadline)
-                continue
-            if msg[0] == "error":
-                raise WorkerError(msg[2])
-            got[(msg[1], msg[2])] = msg[3:]
-    finally:
-        barrier.abort()
-        for p in procs:
-            if p.pid is None:  # never started
-                continue
-            p.join(timeout=5)
-            if p.is_alive():
-                p.kill()
-                p.join()
-
-
-def _check_alive(procs, got, repeats: int, deadline: float) -> None:
+def _check_alive(procs, got, per_rank: int, deadline: float) -> None:
     for k, p in enumerate(procs):
-        done = sum(1 for (rank, _) in got if rank == k) == repeats
+        done = sum(1 for (rank, _) in got if rank == k) == per_rank
         if not p.is_alive() and not done:
             raise WorkerError(f"instance {k} (pid {p.pid}) died with exit code {p.exitcode} before reporting"
                               f"{_START_HINT if p.exitcode == 1 else ''}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import statistics
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -29,8 +30,8 @@ log = logging.getLogger(__name__)
 BASELINE = Runtime(engine="torch-fp32", padding="fixed", batch_size=1, instances=1, threads=None)
 # Search rows timed per model and round. The baseline pays for padding every row to the task's max
 # length: in the SST-2 quick sweep of benchmarks/results/suite-quick.md (2 cores) it did 36 rows/s,
-# so 256 of the 436 search rows are ~7 s a round, and 3 rounds with a few seconds of worker
-# start-up per timing stay near a minute; the pick (39x: ~1,400 rows/s) still runs ~0.2 s a pass
+# so 256 of the 436 search rows are ~7 s a round, and 3 rounds plus one worker start-up per
+# timing (kept across the rounds) stay near a minute; the pick (39x: ~1,400 rows/s) still runs ~0.2 s a pass
 # after its warm-up batches. Without a cap, BoolQ's 1,600 longer rows would take minutes a round.
 ROWS = 256
 NAMES = ("pick", "baseline", "int8_teacher")
@@ -153,19 +154,19 @@ def retime(pick_dir: Path, teacher_dir: Path, rows: Sequence[Example], spec: Tas
            cache_dir: Path, rounds: int, expected: dict[str, float] | None = None) -> Retimed:
     """The pick at ``runtime``, the teacher at BASELINE and the teacher in ORT int8 at ``runtime``,
     interleaved under one hold of the timing lock: no other worker's timing lands between them.
+    Each of the three keeps its workers across the rounds (started once, idle while the others run).
     ``expected``: stored throughputs by name, which size each timing's passes (``passes_for``)."""
-    from autotune.measure import BUSY_PCT, measure  # seconds of imports: not on reads of Retimed (see above)
+    from autotune.measure import BUSY_PCT, Timing  # seconds of imports: not on reads of Retimed (see above)
 
     runs = {"pick": (pick_dir, runtime), "baseline": (teacher_dir, BASELINE),
             "int8_teacher": (teacher_dir, replace(runtime, engine="ort-int8"))}
     passes = {n: passes_for((expected or {}).get(n), len(rows)) for n in runs}
-    timings = {n: (lambda d=d, rt=rt, k=passes[n]: measure(d, rows, spec, rt, cache_dir, repeats=k))
-               for n, (d, rt) in runs.items()}
     log.info("re-timing the pick (%s), the out-of-the-box baseline (%s) and the ORT-int8 teacher at the pick's "
              "runtime beside each other: %d rounds on %d search rows (passes per timing: %s)", runtime.label,
              BASELINE.label, rounds, len(rows), ", ".join(f"{n} {k}" for n, k in passes.items()))
-    with timing_lock():
-        got = interleaved(timings, rounds)
+    with timing_lock(), ExitStack() as started:
+        timed = {n: started.enter_context(Timing(d, rows, spec, rt, cache_dir)) for n, (d, rt) in runs.items()}
+        got = interleaved({n: (lambda t=t, k=passes[n]: t.measure(repeats=k)) for n, t in timed.items()}, rounds)
     busy = tuple(max(got[n][r].busy_before_pct or 0.0 for n in NAMES) for r in range(rounds))
     out = Retimed(rows=len(rows), runtime=runtime, busy_pct=busy, passes=tuple(passes[n] for n in NAMES),
                   **{n: tuple(m.throughput for m in got[n]) for n in NAMES})

@@ -10,7 +10,7 @@ import pytest
 from autotune.engines import EngineSpec, prepare
 from autotune.hardware import detect
 from autotune.measure import Measurement, measure
-from autotune.pool import WorkerError, assign_cores, run_pool, shard
+from autotune.pool import Pool, WorkerError, assign_cores, run_pool, shard
 from autotune.runtime import Runtime
 from compress.batching import encode, make_batches
 from compress.errors import UserInputError
@@ -65,6 +65,30 @@ def test_shards_balanced_by_tokens(setup):
     assert sorted(i for p in parts for i in p) == list(range(len(batches)))
     cost = [sum(batches[i].features["input_ids"].size for i in p) for p in parts]
     assert abs(cost[0] - cost[1]) <= max(b.features["input_ids"].size for b in batches)
+
+
+def test_a_pool_keeps_its_workers_across_runs(setup):
+    """Re-timing rounds reuse one start-up: same processes, same predictions, each run its own passes."""
+    _, _, engine, batches, _, _ = setup
+    with Pool(engine, batches, instances=1, threads=1, cores=CORES) as pool:
+        first, second = pool.run(1), pool.run(2)
+    assert first.pids == second.pids
+    assert np.array_equal(first.logits, second.logits)
+    assert len(first.walls) == 1 and len(second.walls) == 2
+    assert len(second.latencies) == 2 * len(batches)
+    with pytest.raises(RuntimeError, match="closed"):
+        pool.run(1)
+
+
+def test_a_worker_killed_between_runs_fails_the_next_run(setup):
+    _, _, engine, batches, _, _ = setup
+    with Pool(engine, batches, instances=1, threads=1, cores=CORES, timeout_s=60) as pool:
+        pid = pool.run(1).pids[0]
+        os.kill(pid, 9)
+        start = time.monotonic()
+        with pytest.raises(WorkerError, match="exit code -9"):
+            pool.run(1)
+        assert time.monotonic() - start < 30
 
 
 @pytest.mark.parametrize("factory,expect", [("raising_engine", "boom: engine exploded on purpose"),
