@@ -4,6 +4,8 @@
     data = api.load_task("sst2", data_dir="../shared/data")           # TaskData: train, search and held-out dev
     built = api.build(api.Recipe(task="sst2", student_layers=3), data, "runs/cache")   # Built (cached steps)
     m = api.measure(built.model_dir, data, api.Runtime(engine="ort-int8", batch_size=8), "runs/cache")
+    with api.timing(built.model_dir, data, api.Runtime(engine="ort-int8"), "runs/cache") as t:  # workers kept
+        rounds = [t.measure(repeats=1) for _ in range(3)]
     outcome = api.sweep(api.SweepConfig(task="sst2", data_dir="../shared/data", run_dir="runs/sst2"))
     paths = api.report("runs/sst2")
 
@@ -22,7 +24,7 @@ from compress.errors import UserInputError
 from compress.recipe import Recipe
 
 if TYPE_CHECKING:
-    from autotune.measure import Measurement
+    from autotune.measure import Measurement, Timing
     from autotune.outcome import SweepOutcome
     from autotune.sweep import SweepConfig
     from compress.pipeline import Built
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 # timing worker (multiprocessing's spawn re-runs the main module's imports), and the pipeline, the
 # sweep and the report pull in torch, transformers, optuna and pandas: about 9 s a worker on 2 cores.
 _LAZY = {"Built": "compress.pipeline", "Measurement": "autotune.measure", "SweepOutcome": "autotune.outcome",
-         "SweepConfig": "autotune.sweep", "TaskData": "compress.tasks"}
+         "SweepConfig": "autotune.sweep", "TaskData": "compress.tasks", "Timing": "autotune.measure"}
 
 
 def __getattr__(name: str) -> Any:
@@ -41,8 +43,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Built", "Measurement", "Recipe", "Runtime", "SweepConfig", "SweepOutcome", "TaskData", "UserInputError",
-           "build", "load_task", "measure", "report", "sweep"]
+__all__ = ["Built", "Measurement", "Recipe", "Runtime", "SweepConfig", "SweepOutcome", "TaskData", "Timing",
+           "UserInputError", "build", "load_task", "measure", "report", "sweep", "timing"]
 
 PathLike = str | os.PathLike
 
@@ -69,12 +71,24 @@ def measure(model_dir: PathLike, data: TaskData, runtime: Runtime, cache_dir: Pa
     """Throughput, latency, energy and the task's metrics (with intervals) of the timed predictions,
     on the pinned pool; ``limit`` keeps the first rows, whole groups for grouped tasks."""
     from autotune import measure as M
+
+    return M.measure(model_dir, _rows(data, split, limit), data.spec, runtime, cache_dir, repeats=repeats)
+
+
+def timing(model_dir: PathLike, data: TaskData, runtime: Runtime, cache_dir: PathLike,
+           split: Literal["dev", "holdout"] = "dev", limit: int | None = None) -> Timing:
+    """A model made ready to time once (exported, quantised, its pinned workers started and warmed up),
+    then measured as often as asked: ``with api.timing(...) as t: t.measure(repeats=1)``. Several models
+    timed in turn, round after round (the interleaving a ratio needs), pay each pool's start-up once."""
+    from autotune import measure as M
+
+    return M.Timing(model_dir, _rows(data, split, limit), data.spec, runtime, cache_dir)
+
+
+def _rows(data: TaskData, split: str, limit: int | None) -> tuple:
     from compress.tasks import limit_rows
 
-    rows = data.splits.get(split) or ()
-    if limit is not None:
-        rows = limit_rows(rows, limit)
-    return M.measure(model_dir, rows, data.spec, runtime, cache_dir, repeats=repeats)
+    return limit_rows(data.splits.get(split) or (), limit)
 
 
 def sweep(config: SweepConfig) -> SweepOutcome:

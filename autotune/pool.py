@@ -176,7 +176,8 @@ class Pool:
     def run(self, repeats: int = 1) -> PoolResult:
         """``repeats`` timed passes over every shard, the instances started together each pass."""
         if not self._procs:
-            raise RuntimeError("the pool is closed")
+            raise RuntimeError("the pool is closed" if self._closed else
+                               "the pool is not started: open it in a `with` block (a Timing too) before running it")
         for q in self._commands:
             q.put(repeats)
         try:

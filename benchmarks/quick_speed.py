@@ -5,16 +5,20 @@ and each model's held-out score under the same engine.
     python benchmarks/quick_speed.py '[{"student_layers": 4, "kd_transfer_examples": 30000, "heads_kept": 6,
         "ffn_kept": 384}]' [--rounds 3] [--task sst2 | --task my_spec.json] [--data-dir ../shared/data] [--cache-dir runs/cache]
 
-Models are built (or read from the cache) as benchmarks/quick_students.py builds them.
+Models are built (or read from the cache) as benchmarks/quick_students.py builds them. Each model's
+pinned workers start once (``api.timing``) and are asked again every round.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
+from contextlib import ExitStack
 
 from autotune import api
 from autotune.runtime import Runtime
+from compress.baselines import trivial_baseline
+from compress.intervals import Interval
 from quick_students import quick_recipe  # run as benchmarks/quick_speed.py: its folder is on sys.path
 
 
@@ -34,15 +38,20 @@ def main() -> None:
     dirs = [api.build(quick_recipe(data.spec.name, v), data, args.cache_dir).model_dir for v in variants]
     runtime = Runtime(engine="ort-int8", batch_size=8, instances=instances, threads=threads)
     timed: list[list[float]] = [[] for _ in dirs]
-    for _ in range(args.rounds):  # interleaved: every model once per round
-        for i, d in enumerate(dirs):
-            timed[i].append(api.measure(d, data, runtime, args.cache_dir, repeats=1).throughput)
+    with ExitStack() as stack:
+        timings = [stack.enter_context(api.timing(d, data, runtime, args.cache_dir)) for d in dirs]
+        for _ in range(args.rounds):  # interleaved: every model once per round
+            for i, timing in enumerate(timings):
+                timed[i].append(timing.measure(repeats=1).throughput)
     teacher = statistics.median(timed[0])
+    trivial = trivial_baseline(data.spec, data.splits["holdout"])
+    print(f"held out: {len(data.splits['holdout'])} rows, {trivial.kind} {metric} {trivial.metrics[metric]:.4f}")
     for v, t, d in zip(variants, timed, dirs):
         # the score a sweep confirms its pick by: the held-out half, under the engine (int8 rounding included)
-        held = api.measure(d, data, runtime, args.cache_dir, split="holdout", repeats=1).metrics[metric]
+        held = api.measure(d, data, runtime, args.cache_dir, split="holdout", repeats=1).intervals[metric]
         print(json.dumps(v), f"{statistics.median(t):.1f} ex/s", f"x{statistics.median(t) / teacher:.2f}",
-              [round(x) for x in t], f"held-out {metric} (this engine) {held:.4f}", flush=True)
+              [round(x) for x in t], f"held-out {metric} (this engine) {Interval.from_dict(held).describe()}",
+              flush=True)
 
 
 if __name__ == "__main__":

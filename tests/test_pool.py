@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from autotune import api
 from autotune.engines import EngineSpec, prepare
 from autotune.hardware import detect
 from autotune.measure import Measurement, measure
@@ -14,6 +15,7 @@ from autotune.pool import Pool, WorkerError, assign_cores, run_pool, shard
 from autotune.runtime import Runtime
 from compress.batching import encode, make_batches
 from compress.errors import UserInputError
+from compress.tasks import TaskData
 from tests.tinymodels import make_tiny, sst2_rows
 
 CORES = detect().cores
@@ -78,6 +80,22 @@ def test_a_pool_keeps_its_workers_across_runs(setup):
     assert len(second.latencies) == 2 * len(batches)
     with pytest.raises(RuntimeError, match="closed"):
         pool.run(1)
+
+
+def test_api_timing_measures_one_model_as_often_as_asked(setup):
+    """`api.timing`: the rows `api.measure` would take, its workers started once for every measurement."""
+    model, cache, _, _, spec, rows = setup
+    data = TaskData(spec, {"dev": tuple(rows), "holdout": tuple(rows[:8])}, "test rows")
+    timing = api.timing(model, data, Runtime("ort-int8", "dynamic", batch_size=4, instances=1, threads=1), cache,
+                        limit=20)
+    with pytest.raises(RuntimeError, match="not started: open it in a `with` block"):
+        timing.measure(1)
+    with timing:
+        one, two = timing.measure(1), timing.measure(2)
+    assert one.examples == two.examples == 20 and one.metrics == two.metrics
+    assert len(one.walls_s) == 1 and len(two.walls_s) == 2
+    with pytest.raises(RuntimeError, match="closed"):
+        timing.measure(1)
 
 
 def test_a_worker_killed_between_runs_fails_the_next_run(setup):
